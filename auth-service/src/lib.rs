@@ -1,1 +1,13 @@
-
+//! auth-service: share tokens, viewer links and user profiles for the Orthanc authorization plugin.
+pub mod api;
+pub mod app_state;
+pub mod basic_auth;
+pub mod dev_mode;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod settings;
+pub mod share_token;
+pub mod startup;
+pub mod telemetry;
+pub mod viewer_links;

@@ -1,0 +1,157 @@
+//! HTTP Basic authentication of callers (the Orthanc plugin, OE2, the landing page) against `USERS`.
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{HeaderValue, AUTHORIZATION};
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::Error;
+use crate::settings::Users;
+
+/// The accounts, kept as SHA-256 digests of `user:password` so every comparison takes the same
+/// time whatever the lengths, and the passwords are not held in clear after start.
+pub struct BasicCredentials {
+    accounts: Vec<(Arc<str>, [u8; 32])>,
+}
+
+impl BasicCredentials {
+    pub fn new(users: &Users) -> Self {
+        let accounts = users
+            .0
+            .iter()
+            .map(|(user, password)| {
+                (
+                    Arc::from(user.as_str()),
+                    digest(user, password.expose_secret()),
+                )
+            })
+            .collect();
+        BasicCredentials { accounts }
+    }
+
+    /// The Python service's answers: no header, another scheme, bad base64 or no colon is
+    /// "Not authenticated"; a well-formed pair that matches no account is "Incorrect ...".
+    pub fn check(&self, header: Option<&HeaderValue>) -> Result<Caller, Error> {
+        let header = header
+            .and_then(|h| h.to_str().ok())
+            .ok_or(Error::NotAuthenticated)?;
+        let (scheme, encoded) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(Error::NotAuthenticated)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(Error::NotAuthenticated);
+        }
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| Error::NotAuthenticated)?;
+        let text = String::from_utf8(decoded).map_err(|_| Error::NotAuthenticated)?;
+        let (user, password) = text.split_once(':').ok_or(Error::NotAuthenticated)?;
+        let presented = digest(user, password);
+        let mut found: Option<&Arc<str>> = None;
+        for (name, expected) in &self.accounts {
+            // Look at every account: the time taken must not say which one matched.
+            if bool::from(presented.ct_eq(expected)) {
+                found = Some(name);
+            }
+        }
+        found
+            .map(|name| Caller { user: name.clone() })
+            .ok_or(Error::BadCredentials)
+    }
+}
+
+fn digest(user: &str, password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(user.as_bytes());
+    h.update(b":");
+    h.update(password.as_bytes());
+    h.finalize().into()
+}
+
+/// An authenticated caller. Taking it as the first handler argument makes authentication happen
+/// before the body is read, so a stranger learns nothing about the body rules.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: Arc<str>,
+}
+
+impl FromRequest for Caller {
+    type Error = Error;
+    type Future = Ready<Result<Caller, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.app_data::<web::Data<BasicCredentials>>() {
+            Some(credentials) => credentials.check(req.headers().get(AUTHORIZATION)),
+            None => Err(Error::Unexpected(anyhow::anyhow!(
+                "basic credentials are not configured"
+            ))),
+        };
+        ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn creds() -> BasicCredentials {
+        BasicCredentials::new(&Users(vec![
+            ("share-user".into(), SecretString::from("change-me")),
+            (
+                "orthanc".into(),
+                SecretString::from("p@ss:word with spaces"),
+            ),
+        ]))
+    }
+    fn check(h: &str) -> String {
+        match creds().check(Some(
+            &HeaderValue::from_str(h).unwrap_or(HeaderValue::from_static("x")),
+        )) {
+            Ok(c) => format!("ok {}", c.user),
+            Err(e) => e.to_string(),
+        }
+    }
+    fn basic(pair: &str) -> String {
+        format!("Basic {}", STANDARD.encode(pair))
+    }
+
+    #[test]
+    fn answers_like_the_python_service() {
+        assert_eq!(check(&basic("share-user:change-me")), "ok share-user");
+        assert_eq!(check(&basic("orthanc:p@ss:word with spaces")), "ok orthanc");
+        assert_eq!(
+            check(&format!(
+                "basic {}",
+                STANDARD.encode("share-user:change-me")
+            )),
+            "ok share-user"
+        );
+        assert_eq!(
+            check(&basic("share-user:nope")),
+            "Incorrect username or password."
+        );
+        assert_eq!(
+            check(&basic("SHARE-USER:change-me")),
+            "Incorrect username or password."
+        );
+        assert_eq!(
+            check(&basic("share-user:")),
+            "Incorrect username or password."
+        );
+        assert_eq!(check(&basic("share-user")), "Not authenticated");
+        assert_eq!(check("Basic !!!not-base64!!!"), "Not authenticated");
+        assert_eq!(check("Bearer change-me"), "Not authenticated");
+        assert_eq!(
+            creds().check(None).err().map(|e| e.to_string()),
+            Some("Not authenticated".into())
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Expiration dates: parsing what clients send (pydantic's lax datetime rules, minus naive
+//! datetimes) and printing exactly what the Python service prints.
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+
+/// A validity-duration past this (100 years) is not a real request: the Orthanc plugin sends an
+/// uninitialised number (~1.4e14) when its caller gave none.
+pub const MAX_VALIDITY_SECONDS: i64 = 100 * 366 * 24 * 3600;
+
+/// How the creation answer echoes a date. pydantic writes a parsed UTC date with `Z` but a date
+/// computed from validity-duration with `+00:00`; clients compare these strings, so we keep both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateStyle {
+    /// Parsed from the request: a zero offset is written `Z`.
+    Parsed,
+    /// Computed from the server clock: written like Python's isoformat (`+00:00`).
+    Computed,
+}
+
+/// An aware instant with the offset the client gave (kept: it is part of the token bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpirationDate {
+    at: DateTime<FixedOffset>,
+    style: DateStyle,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExpirationParseError {
+    /// Local time without an offset: whose clock? Refused rather than guessed.
+    #[error("a date and time with a UTC offset is required (e.g. 2030-12-31T23:59:59Z)")]
+    NoOffset,
+    #[error("not a valid date and time")]
+    Invalid,
+}
+
+impl ExpirationDate {
+    pub fn new(at: DateTime<FixedOffset>, style: DateStyle) -> Self {
+        let at = at
+            .with_nanosecond(at.nanosecond() / 1000 * 1000)
+            .unwrap_or(at);
+        ExpirationDate { at, style }
+    }
+
+    /// `now + seconds`, or None when that leaves chrono's range.
+    pub fn after(now: DateTime<Utc>, seconds: i64) -> Option<Self> {
+        let at = now.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)?;
+        Some(ExpirationDate::new(at.fixed_offset(), DateStyle::Computed))
+    }
+
+    pub fn instant(&self) -> DateTime<FixedOffset> {
+        self.at
+    }
+
+    pub fn is_past(&self, now: DateTime<Utc>) -> bool {
+        self.at <= now
+    }
+
+    /// A client's value: an ISO 8601 date-time with offset (`T` or space), or a Unix timestamp
+    /// (number or digit string, milliseconds when large, as pydantic reads them).
+    pub fn parse_request_str(text: &str) -> Result<Self, ExpirationParseError> {
+        let text = text.trim();
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            let n: f64 = text.parse().map_err(|_| ExpirationParseError::Invalid)?;
+            return Self::from_unix(n);
+        }
+        let (at, offset) = parse_iso(text)?;
+        let offset = offset.ok_or(ExpirationParseError::NoOffset)?;
+        let at = offset
+            .from_local_datetime(&at)
+            .single()
+            .ok_or(ExpirationParseError::Invalid)?;
+        Ok(ExpirationDate::new(at, DateStyle::Parsed))
+    }
+
+    pub fn from_unix(seconds: f64) -> Result<Self, ExpirationParseError> {
+        if !seconds.is_finite() {
+            return Err(ExpirationParseError::Invalid);
+        }
+        // pydantic: values beyond 2e10 are milliseconds.
+        let seconds = if seconds.abs() > 2e10 {
+            seconds / 1000.0
+        } else {
+            seconds
+        };
+        let whole = seconds.floor();
+        let micros = ((seconds - whole) * 1e6).round() as u32;
+        let at = DateTime::from_timestamp(whole as i64, micros * 1000)
+            .ok_or(ExpirationParseError::Invalid)?;
+        Ok(ExpirationDate::new(at.fixed_offset(), DateStyle::Parsed))
+    }
+
+    /// A date from a token's claims: what Python's `datetime.fromisoformat` reads, aware only.
+    pub fn parse_claim(text: &str) -> Result<Self, ExpirationParseError> {
+        let (at, offset) = parse_iso(text)?;
+        let offset = offset.ok_or(ExpirationParseError::NoOffset)?;
+        let at = offset
+            .from_local_datetime(&at)
+            .single()
+            .ok_or(ExpirationParseError::Invalid)?;
+        Ok(ExpirationDate::new(at, DateStyle::Parsed))
+    }
+
+    /// Python's `datetime.isoformat()`: `2026-12-31T11:00:00+00:00`, microseconds only when non-zero.
+    pub fn to_python_isoformat(&self) -> String {
+        self.format(false)
+    }
+
+    /// What the creation answer shows (see [`DateStyle`]).
+    pub fn to_echo(&self) -> String {
+        self.format(self.style == DateStyle::Parsed)
+    }
+
+    fn format(&self, zulu: bool) -> String {
+        let mut out = self.at.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let micros = self.at.nanosecond() / 1000;
+        if micros != 0 {
+            out.push_str(&format!(".{micros:06}"));
+        }
+        let offset = self.at.offset().local_minus_utc();
+        if offset == 0 && zulu {
+            out.push('Z');
+        } else {
+            let sign = if offset < 0 { '-' } else { '+' };
+            let abs = offset.abs();
+            out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+            if abs % 60 != 0 {
+                out.push_str(&format!(":{:02}", abs % 60));
+            }
+        }
+        out
+    }
+}
+
+/// `YYYY-MM-DD`, optionally followed by `T`/space, `HH:MM[:SS[.f]]` and `Z` / `±HH:MM` / `±HHMM`.
+fn parse_iso(text: &str) -> Result<(NaiveDateTime, Option<FixedOffset>), ExpirationParseError> {
+    use ExpirationParseError::Invalid;
+    if !text.is_ascii() || text.len() < 10 {
+        return Err(Invalid);
+    }
+    let (date_part, rest) = text.split_at(10);
+    let date = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").map_err(|_| Invalid)?;
+    if rest.is_empty() {
+        return Ok((date.and_hms_opt(0, 0, 0).ok_or(Invalid)?, None));
+    }
+    let rest = rest.strip_prefix(['T', 't', ' ']).ok_or(Invalid)?;
+    let (time_part, offset) = split_offset(rest)?;
+    let time = ["%H:%M:%S%.f", "%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveTime::parse_from_str(time_part, f).ok())
+        .ok_or(Invalid)?;
+    Ok((date.and_time(time), offset))
+}
+
+fn split_offset(text: &str) -> Result<(&str, Option<FixedOffset>), ExpirationParseError> {
+    use ExpirationParseError::Invalid;
+    if let Some(t) = text.strip_suffix(['Z', 'z']) {
+        return Ok((t, FixedOffset::east_opt(0)));
+    }
+    let Some(pos) = text.rfind(['+', '-']) else {
+        return Ok((text, None));
+    };
+    let (time, off) = text.split_at(pos);
+    let sign = if off.starts_with('-') { -1 } else { 1 };
+    let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Invalid);
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| Invalid)?;
+    let minutes: i32 = digits[2..].parse().map_err(|_| Invalid)?;
+    if hours > 23 || minutes > 59 {
+        return Err(Invalid);
+    }
+    let offset = FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or(Invalid)?;
+    Ok((time, Some(offset)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo(s: &str) -> String {
+        ExpirationDate::parse_request_str(s)
+            .map(|d| d.to_echo())
+            .unwrap_or_else(|e| format!("{e:?}"))
+    }
+    fn iso(s: &str) -> String {
+        ExpirationDate::parse_request_str(s)
+            .map(|d| d.to_python_isoformat())
+            .unwrap_or_else(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn request_dates_echo_like_pydantic_and_sign_like_isoformat() {
+        assert_eq!(echo("2099-12-31T23:59:59Z"), "2099-12-31T23:59:59Z");
+        assert_eq!(iso("2099-12-31T23:59:59Z"), "2099-12-31T23:59:59+00:00");
+        assert_eq!(
+            echo("2099-06-30T12:00:00+02:00"),
+            "2099-06-30T12:00:00+02:00"
+        );
+        assert_eq!(
+            echo("2099-06-30T12:00:00-05:00"),
+            "2099-06-30T12:00:00-05:00"
+        );
+        assert_eq!(
+            echo("2099-06-30T12:00:00.5Z"),
+            "2099-06-30T12:00:00.500000Z"
+        );
+        assert_eq!(
+            iso("2099-06-30T12:00:00.123456Z"),
+            "2099-06-30T12:00:00.123456+00:00"
+        );
+        assert_eq!(echo("2099-06-30 12:00:00Z"), "2099-06-30T12:00:00Z");
+        assert_eq!(echo("4102444799"), "2099-12-31T23:59:59Z");
+        assert_eq!(echo("2099-12-31T23:59:59+00:00"), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn dates_without_offset_and_garbage_are_refused() {
+        assert_eq!(echo("2099-06-30T12:00:00"), "NoOffset");
+        assert_eq!(echo("2099-06-30"), "NoOffset");
+        assert_eq!(echo("next tuesday"), "Invalid");
+        assert_eq!(echo(""), "Invalid");
+        assert_eq!(echo("2099-13-01T00:00:00Z"), "Invalid");
+        assert_eq!(echo("2099-01-01T00:00:00+25:00"), "Invalid");
+        assert_eq!(echo("2099-01-01T00:00:00é"), "Invalid");
+    }
+
+    #[test]
+    fn computed_dates_use_plus_zero_offset() {
+        let now = DateTime::from_timestamp(1_700_000_000, 66_701_000).unwrap_or_default();
+        let d = ExpirationDate::after(now, 3600).expect("in range");
+        assert_eq!(d.to_echo(), "2023-11-14T23:13:20.066701+00:00");
+        assert_eq!(ExpirationDate::after(now, i64::MAX), None);
+    }
+}

@@ -1,0 +1,105 @@
+use super::{ExpirationDate, Resource, TokenType};
+
+/// What a share token says, once its signature and claims have been checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShareToken {
+    pub id: Option<String>,
+    pub resources: Vec<Resource>,
+    /// None for old tokens without a type: they still validate (the Python service grants them),
+    /// but the landing page cannot open them.
+    pub token_type: Option<TokenType>,
+    pub expiration_date: Option<ExpirationDate>,
+    pub validity_duration: Option<i64>,
+}
+
+impl ShareToken {
+    /// The Python service's rule: a requested id counts only when every shared resource carries
+    /// that kind of id; each such id must be among them; and at least one id must have been checked.
+    pub fn grants(&self, dicom_uid: Option<&str>, orthanc_id: Option<&str>) -> bool {
+        let mut checked = false;
+        if let Some(uid) = dicom_uid.filter(|u| !u.is_empty()) {
+            if self
+                .resources
+                .iter()
+                .all(|r| r.dicom_uid.as_deref().is_some_and(|u| !u.is_empty()))
+            {
+                if !self
+                    .resources
+                    .iter()
+                    .any(|r| r.dicom_uid.as_deref() == Some(uid))
+                {
+                    return false;
+                }
+                checked = true;
+            }
+        }
+        if let Some(oid) = orthanc_id.filter(|o| !o.is_empty()) {
+            if self
+                .resources
+                .iter()
+                .all(|r| r.orthanc_id.as_deref().is_some_and(|o| !o.is_empty()))
+            {
+                if !self
+                    .resources
+                    .iter()
+                    .any(|r| r.orthanc_id.as_deref() == Some(oid))
+                {
+                    return false;
+                }
+                checked = true;
+            }
+        }
+        checked
+    }
+
+    pub fn is_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expiration_date.is_some_and(|d| d.is_past(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Level;
+
+    fn res(uid: Option<&str>, oid: Option<&str>) -> Resource {
+        Resource {
+            dicom_uid: uid.map(str::to_owned),
+            orthanc_id: oid.map(str::to_owned),
+            url: None,
+            level: Level::Study,
+        }
+    }
+    fn share(resources: Vec<Resource>) -> ShareToken {
+        ShareToken {
+            id: None,
+            resources,
+            token_type: None,
+            expiration_date: None,
+            validity_duration: None,
+        }
+    }
+
+    #[test]
+    fn id_matching_follows_the_python_table() {
+        let both = share(vec![res(Some("U1"), Some("O1"))]);
+        assert!(both.grants(Some("U1"), None));
+        assert!(both.grants(None, Some("O1")));
+        assert!(!both.grants(Some("U1"), Some("O2")));
+        assert!(!both.grants(Some("U2"), Some("O1")));
+        assert!(!both.grants(None, None));
+        let uid_only = share(vec![res(Some("U1"), None)]);
+        assert!(!uid_only.grants(None, Some("O1")));
+        assert!(uid_only.grants(Some("U1"), Some("O2")));
+        let two = share(vec![
+            res(Some("U1"), Some("O1")),
+            res(Some("U2"), Some("O2")),
+        ]);
+        assert!(two.grants(Some("U1"), Some("O2")));
+        let mixed = share(vec![res(Some("U1"), None), res(None, Some("O2"))]);
+        assert!(!mixed.grants(Some("U1"), Some("O2")));
+        let empty = share(vec![]);
+        assert!(!empty.grants(Some("U1"), Some("O1")));
+        assert!(!both.grants(Some(""), None));
+    }
+}

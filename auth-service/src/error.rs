@@ -1,0 +1,118 @@
+//! One error type for the service, turned into a status and a JSON body in one place.
+//!
+//! Bodies: answers the Python service also gives (401, 404, 405) keep its exact body
+//! `{"detail": "..."}` so existing clients and the compatibility replay see no change; every other
+//! error carries `{"error": "<stable short text>", "detail": "<what to fix>"}`. No body ever
+//! echoes request input (tokens travel in bodies).
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Not authenticated")]
+    NotAuthenticated,
+    #[error("Incorrect username or password.")]
+    BadCredentials,
+    #[error("Not Found")]
+    RouteNotFound,
+    #[error("Method Not Allowed")]
+    MethodNotAllowed { allow: &'static str },
+    /// 422: the body is not JSON, or a field is missing or of the wrong type.
+    #[error("{detail}")]
+    InvalidBody { detail: String },
+    /// 400: well-formed but not acceptable.
+    #[error("{detail}")]
+    BadRequest { error: &'static str, detail: String },
+    /// 404 for a thing named in the path (token type, template).
+    #[error("{detail}")]
+    NotFound { error: &'static str, detail: String },
+    /// 502: a service we depend on (MedDream, SMTP) failed.
+    #[error("{error}")]
+    BadGateway {
+        error: &'static str,
+        detail: Option<String>,
+    },
+    /// 503: a dependency is down and we cannot answer without it.
+    #[error("{error}")]
+    Unavailable {
+        error: &'static str,
+        detail: Option<String>,
+    },
+    /// Our own fault: logged with its cause chain, answered opaquely.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Error::InvalidBody {
+            detail: detail.into(),
+        }
+    }
+    pub fn bad_request(error: &'static str, detail: impl Into<String>) -> Self {
+        Error::BadRequest {
+            error,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::NotAuthenticated | Error::BadCredentials => StatusCode::UNAUTHORIZED,
+            Error::RouteNotFound | Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::InvalidBody { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut answer = HttpResponse::build(status);
+        let body = match self {
+            Error::NotAuthenticated | Error::BadCredentials => {
+                answer.insert_header((header::WWW_AUTHENTICATE, "Basic"));
+                json!({ "detail": self.to_string() })
+            }
+            Error::RouteNotFound => json!({ "detail": "Not Found" }),
+            Error::MethodNotAllowed { allow } => {
+                answer.insert_header((header::ALLOW, *allow));
+                json!({ "detail": "Method Not Allowed" })
+            }
+            Error::InvalidBody { detail } => {
+                json!({ "error": "invalid request body", "detail": detail })
+            }
+            Error::BadRequest { error, detail } | Error::NotFound { error, detail } => {
+                json!({ "error": error, "detail": detail })
+            }
+            Error::BadGateway { error, detail } | Error::Unavailable { error, detail } => {
+                json!({ "error": error, "detail": detail })
+            }
+            Error::Unexpected(e) => {
+                tracing::error!(error = ?e, "unexpected error");
+                json!({ "error": "internal error", "detail": "see the service log" })
+            }
+        };
+        match self {
+            Error::Unexpected(_) => {}
+            Error::NotAuthenticated
+            | Error::BadCredentials
+            | Error::RouteNotFound
+            | Error::MethodNotAllowed { .. } => {
+                tracing::info!(status = status.as_u16(), error = %self, "request refused")
+            }
+            _ => {
+                tracing::warn!(status = status.as_u16(), error = %body["error"], detail = %self, "request refused")
+            }
+        }
+        answer.json(body)
+    }
+}

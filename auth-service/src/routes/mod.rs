@@ -1,0 +1,56 @@
+//! Route table. One file per group of routes.
+mod fallback;
+mod health;
+mod tokens;
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, HttpRequest};
+
+use crate::error::Error;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/health")
+            .get(health::health)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/tokens/validate")
+            .post(tokens::validate)
+            .default_service(fallback::allow("POST")),
+    )
+    .service(
+        web::resource("/tokens/decode")
+            .post(tokens::decode)
+            .default_service(fallback::allow("POST")),
+    )
+    .service(
+        web::resource("/tokens/{token_type}")
+            .put(tokens::create)
+            .default_service(fallback::allow("PUT")),
+    )
+    .default_service(web::to(fallback::not_found));
+}
+
+/// The body as JSON bytes: a declared non-JSON content type is refused (as the Python service
+/// does), none at all is accepted, and a UTF-8 byte-order mark is skipped.
+pub(crate) fn json_body<'b>(req: &HttpRequest, body: &'b [u8]) -> Result<&'b [u8], Error> {
+    if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+        let ct = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let json =
+            ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+        if !json {
+            return Err(Error::invalid_body(
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+    }
+    Ok(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body))
+}

@@ -1,0 +1,156 @@
+//! `PUT /tokens/{type}`, `POST /tokens/validate`, `POST /tokens/decode`.
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+
+use super::json_body;
+use crate::api::{
+    json_error, CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode,
+    DecodeRequest, DecodeResponse, ResourceDto, ValidateRequest,
+};
+use crate::app_state::AppState;
+use crate::basic_auth::Caller;
+use crate::domain::{ExpirationDate, ShareToken, TokenType};
+use crate::error::{Error, Result};
+use crate::share_token::{fingerprint, strip_bearer, DecodeError};
+
+const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
+const DENIED: &str = r#"{"granted":false,"validity":60}"#;
+
+pub async fn create(
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let request = CreateTokenRequest::parse(json_body(&req, &body)?)?;
+    let token_type = TokenType::parse(&path).ok_or_else(|| Error::NotFound {
+        error: "unknown token type",
+        detail: format!(
+            "known types: {}",
+            TokenType::ALL.map(TokenType::as_str).join(", ")
+        ),
+    })?;
+    if request.token_type.is_some_and(|t| t != token_type) {
+        return Err(Error::bad_request(
+            "type mismatch",
+            "'type' in the body must equal the type in the path /tokens/{type}",
+        ));
+    }
+    state
+        .links
+        .check(token_type, &request.resources)
+        .map_err(|e| e.into_error(token_type))?;
+    if request.absurd_validity_duration {
+        tracing::warn!("validity-duration beyond 100 years ignored (the Orthanc plugin sends one when none was given)");
+    }
+    let expiration_date = match (request.expiration_date, request.validity_duration) {
+        (Some(date), _) => Some(date),
+        (None, Some(seconds)) => ExpirationDate::after(Utc::now(), seconds),
+        (None, None) => None,
+    };
+    let share = ShareToken {
+        id: request.id,
+        resources: request.resources,
+        token_type: Some(token_type),
+        expiration_date,
+        validity_duration: request.validity_duration,
+    };
+    let token = state.codec.encode(&share, token_type);
+    let url = state
+        .links
+        .share_url(token_type, &share.resources, &token)
+        .map_err(|e| e.into_error(token_type))?;
+    tracing::info!(user = %caller.user, r#type = %token_type, token = %fingerprint(&token), resources = share.resources.len(), "share token created");
+    Ok(HttpResponse::Ok().json(CreateTokenResponse {
+        request: CreateTokenEcho {
+            id: share.id,
+            resources: share.resources.iter().map(ResourceDto::from).collect(),
+            token_type,
+            expiration_date: share.expiration_date.map(|d| d.to_echo()),
+            validity_duration: share.validity_duration,
+        },
+        token,
+        url,
+    }))
+}
+
+pub async fn validate(
+    _caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let request: ValidateRequest =
+        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    // The header wins when it holds something; the body's token-value is the fallback.
+    let header = req
+        .headers()
+        .get("token")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty());
+    let token = header
+        .or(request.token_value.as_deref())
+        .map(strip_bearer)
+        .filter(|t| !t.is_empty());
+    let granted = token.is_some_and(|t| state.grants(t, &request));
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(if granted { GRANTED } else { DENIED }))
+}
+
+pub async fn decode(
+    _caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let request: DecodeRequest =
+        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    let token = request
+        .token_value
+        .as_deref()
+        .map(strip_bearer)
+        .ok_or_else(|| Error::bad_request("missing token", "token-value: field required"))?;
+    let answer = decode_answer(&state, token);
+    tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "share token decoded");
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn decode_answer(state: &AppState, token: &str) -> DecodeResponse {
+    let refused = |token_type: Option<&str>, code| DecodeResponse {
+        token_type: token_type.map(str::to_owned),
+        error_code: Some(code),
+        redirect_url: None,
+        resources: vec![],
+    };
+    let share = match state.codec.decode(token) {
+        Ok(share) => share,
+        Err(DecodeError::Invalid) => return refused(None, DecodeErrorCode::Invalid),
+        Err(DecodeError::Unreadable { token_type, .. }) => {
+            return refused(token_type.map(TokenType::as_str), DecodeErrorCode::Unknown)
+        }
+    };
+    // An old token without type: the Python service reports its type as "invalid".
+    let type_name = share.token_type.map_or("invalid", TokenType::as_str);
+    if share.is_expired(Utc::now()) {
+        return refused(Some(type_name), DecodeErrorCode::Expired);
+    }
+    let redirect = match share.token_type {
+        Some(t) if t.is_publication() => state
+            .links
+            .viewer_url(t, &share.resources, token)
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    match redirect {
+        Some(url) => DecodeResponse {
+            token_type: Some(type_name.to_owned()),
+            error_code: None,
+            redirect_url: Some(url),
+            resources: share.resources.iter().map(ResourceDto::from).collect(),
+        },
+        None => refused(Some(type_name), DecodeErrorCode::Unknown),
+    }
+}

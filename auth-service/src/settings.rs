@@ -1,0 +1,435 @@
+//! Every setting of auth-service, read once at start from the environment and from files of the
+//! same name in the secrets directory (Docker secrets; the file wins, trimmed).
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+/// Where Docker mounts secrets; `SECRETS_DIR` overrides it (tests point it elsewhere).
+pub const DEFAULT_SECRETS_DIR: &str = "/run/secrets";
+pub const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0:8000";
+pub const DEFAULT_PERMISSIONS_FILE: &str = "/orthanc_auth_service/permissions.json";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}: {reason}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OhifDataSource {
+    DicomWeb,
+    DicomJson,
+}
+
+/// A public root as configured: kept as written (landing and MedDream links are built by plain
+/// concatenation, as the Python service does) and parsed (viewer links use URL-join).
+#[derive(Clone, Debug)]
+pub struct PublicRoot {
+    pub text: String,
+    pub url: Url,
+}
+
+/// Basic-auth accounts from `USERS`; passwords never printed.
+#[derive(Clone)]
+pub struct Users(pub Vec<(String, SecretString)>);
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(u, _)| u))
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MeddreamSettings {
+    pub token_service_url: Url,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeycloakSettings {
+    pub uri: Url,
+    pub admin_uri: Url,
+    pub client_secret: Option<SecretString>,
+    pub enable_api_keys: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    pub templates_root: PathBuf,
+    pub sender_address: String,
+    pub reply_to: Option<String>,
+    pub smtp_hostname: String,
+    pub smtp_port: u16,
+    pub smtp_user_name: Option<String>,
+    pub smtp_password: Option<SecretString>,
+    pub smtp_uses_tls: bool,
+    pub smtp_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub secret_key: SecretString,
+    pub users: Users,
+    pub bind_address: String,
+    pub public_orthanc_root: Option<PublicRoot>,
+    pub public_landing_root: Option<PublicRoot>,
+    pub public_ohif_root: Option<PublicRoot>,
+    pub ohif_data_source: OhifDataSource,
+    pub server_id: Option<String>,
+    pub meddream: Option<MeddreamSettings>,
+    pub public_meddream_root: Option<PublicRoot>,
+    pub permissions_file_path: PathBuf,
+    pub anonymous_profile_file_path: Option<PathBuf>,
+    pub keycloak: Option<KeycloakSettings>,
+    pub emails: Option<EmailSettings>,
+    pub database_url: Option<String>,
+}
+
+/// Raw values: the environment overlaid with the secrets directory.
+pub struct Source {
+    values: HashMap<String, String>,
+}
+
+impl Source {
+    /// `env` overlaid with the files of `secrets_dir` (file wins, trimmed). Only names we know
+    /// are looked up, so an unrelated secret in that folder is never read.
+    pub fn new(env: HashMap<String, String>, secrets_dir: &Path) -> Self {
+        let mut values = env;
+        for name in KNOWN_NAMES {
+            if let Ok(text) = std::fs::read_to_string(secrets_dir.join(name)) {
+                values.insert((*name).to_owned(), text.trim().to_owned());
+            }
+        }
+        Source { values }
+    }
+
+    pub fn from_process() -> Self {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let dir = env
+            .get("SECRETS_DIR")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_owned());
+        Source::new(env, Path::new(&dir))
+    }
+
+    /// A value, with an empty string counting as unset (compose files often write `VAR=`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn set(&mut self, name: &str, value: String) {
+        self.values.insert(name.to_owned(), value);
+    }
+}
+
+const KNOWN_NAMES: &[&str] = &[
+    "SECRET_KEY",
+    "USERS",
+    "PUBLIC_ORTHANC_ROOT",
+    "PUBLIC_LANDING_ROOT",
+    "PUBLIC_OHIF_ROOT",
+    "OHIF_DATA_SOURCE",
+    "SERVER_ID",
+    "MEDDREAM_TOKEN_SERVICE_URL",
+    "PUBLIC_MEDDREAM_ROOT",
+    "MEDDREAM_CONNECT_TIMEOUT_SECONDS",
+    "MEDDREAM_TIMEOUT_SECONDS",
+    "PERMISSIONS_FILE_PATH",
+    "ANONYMOUS_PROFILE_FILE_PATH",
+    "ENABLE_KEYCLOAK",
+    "KEYCLOAK_URI",
+    "KEYCLOAK_ADMIN_URI",
+    "KEYCLOAK_CLIENT_SECRET",
+    "ENABLE_KEYCLOAK_API_KEYS",
+    "ENABLE_EMAILS",
+    "EMAILS_TEMPLATES_ROOT",
+    "EMAILS_SENDER_ADDRESS",
+    "EMAILS_REPLY_TO",
+    "EMAILS_SMTP_SERVER_HOSTNAME",
+    "EMAILS_SMTP_SERVER_PORT",
+    "EMAILS_SMTP_SERVER_USER_NAME",
+    "EMAILS_SMTP_SERVER_PWD",
+    "EMAILS_SMTP_SERVER_USES_TLS",
+    "EMAILS_SMTP_SERVER_TIMEOUT",
+    "BIND_ADDRESS",
+    "DATABASE_URL",
+];
+
+impl Settings {
+    pub fn load() -> Result<Settings, SettingsError> {
+        Settings::from_source(&Source::from_process())
+    }
+
+    pub fn from_source(src: &Source) -> Result<Settings, SettingsError> {
+        let secret_key = SecretString::from(src.get("SECRET_KEY").ok_or_else(|| {
+            invalid(
+                "SECRET_KEY",
+                "is required (the key that signs share tokens)",
+            )
+        })?);
+        let users = parse_users(src.get("USERS").ok_or_else(|| {
+            invalid("USERS", "is required, e.g. {\"share-user\": \"change-me\"}")
+        })?)?;
+        let public_meddream_root = root(src, "PUBLIC_MEDDREAM_ROOT")?;
+        if let Some(r) = &public_meddream_root {
+            if !r.text.ends_with('/') {
+                return Err(invalid("PUBLIC_MEDDREAM_ROOT", "must end with '/'"));
+            }
+        }
+        let meddream = match src.get("MEDDREAM_TOKEN_SERVICE_URL") {
+            None => None,
+            Some(text) => Some(MeddreamSettings {
+                token_service_url: http_url("MEDDREAM_TOKEN_SERVICE_URL", text)?,
+                connect_timeout: seconds(src, "MEDDREAM_CONNECT_TIMEOUT_SECONDS", 2.0)?,
+                timeout: seconds(src, "MEDDREAM_TIMEOUT_SECONDS", 5.0)?,
+            }),
+        };
+        let ohif_data_source = match src.get("OHIF_DATA_SOURCE") {
+            None | Some("dicom-web") => OhifDataSource::DicomWeb,
+            Some("dicom-json") => OhifDataSource::DicomJson,
+            Some(_) => {
+                return Err(invalid(
+                    "OHIF_DATA_SOURCE",
+                    "must be dicom-web or dicom-json",
+                ))
+            }
+        };
+        let keycloak = if flag(src, "ENABLE_KEYCLOAK")? {
+            Some(KeycloakSettings {
+                uri: http_url(
+                    "KEYCLOAK_URI",
+                    src.get("KEYCLOAK_URI")
+                        .unwrap_or("http://keycloak:8080/realms/orthanc/"),
+                )?,
+                admin_uri: http_url(
+                    "KEYCLOAK_ADMIN_URI",
+                    src.get("KEYCLOAK_ADMIN_URI")
+                        .unwrap_or("http://keycloak:8080/admin/realms/orthanc/"),
+                )?,
+                client_secret: src.get("KEYCLOAK_CLIENT_SECRET").map(SecretString::from),
+                enable_api_keys: flag(src, "ENABLE_KEYCLOAK_API_KEYS")?,
+            })
+        } else {
+            None
+        };
+        let emails = if flag(src, "ENABLE_EMAILS")? {
+            Some(email_settings(src)?)
+        } else {
+            None
+        };
+        Ok(Settings {
+            secret_key,
+            users,
+            bind_address: src
+                .get("BIND_ADDRESS")
+                .unwrap_or(DEFAULT_BIND_ADDRESS)
+                .to_owned(),
+            public_orthanc_root: root(src, "PUBLIC_ORTHANC_ROOT")?,
+            public_landing_root: root(src, "PUBLIC_LANDING_ROOT")?,
+            public_ohif_root: root(src, "PUBLIC_OHIF_ROOT")?,
+            ohif_data_source,
+            server_id: src.get("SERVER_ID").map(str::to_owned),
+            meddream,
+            public_meddream_root,
+            permissions_file_path: PathBuf::from(
+                src.get("PERMISSIONS_FILE_PATH")
+                    .unwrap_or(DEFAULT_PERMISSIONS_FILE),
+            ),
+            anonymous_profile_file_path: src.get("ANONYMOUS_PROFILE_FILE_PATH").map(PathBuf::from),
+            keycloak,
+            emails,
+            database_url: src.get("DATABASE_URL").map(str::to_owned),
+        })
+    }
+}
+
+fn parse_users(text: &str) -> Result<Users, SettingsError> {
+    let map: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
+        // serde's message names a position, never the content: safe to print.
+        invalid(
+            "USERS",
+            format!(
+                "must be a JSON object of user names to passwords ({})",
+                e.classify_str()
+            ),
+        )
+    })?;
+    if map.is_empty() {
+        return Err(invalid("USERS", "must hold at least one user"));
+    }
+    if map.keys().any(|u| u.is_empty() || u.contains(':')) {
+        return Err(invalid(
+            "USERS",
+            "user names must be non-empty and contain no ':'",
+        ));
+    }
+    Ok(Users(
+        map.into_iter()
+            .map(|(u, p)| (u, SecretString::from(p)))
+            .collect(),
+    ))
+}
+
+trait ClassifyStr {
+    fn classify_str(&self) -> &'static str;
+}
+impl ClassifyStr for serde_json::Error {
+    fn classify_str(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON"
+            }
+            serde_json::error::Category::Data => "a value is not a string",
+            serde_json::error::Category::Io => "unreadable",
+        }
+    }
+}
+
+fn http_url(name: &'static str, text: &str) -> Result<Url, SettingsError> {
+    let url = Url::parse(text).map_err(|e| invalid(name, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(invalid(name, "must be an absolute http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+fn root(src: &Source, name: &'static str) -> Result<Option<PublicRoot>, SettingsError> {
+    match src.get(name) {
+        None => Ok(None),
+        Some(text) => Ok(Some(PublicRoot {
+            text: text.to_owned(),
+            url: http_url(name, text)?,
+        })),
+    }
+}
+
+fn flag(src: &Source, name: &'static str) -> Result<bool, SettingsError> {
+    match src.get(name).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
+        Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
+        Some(_) => Err(invalid(name, "must be true or false")),
+    }
+}
+
+fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
+    let Some(text) = src.get(name) else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(invalid(
+            name,
+            "must be a number of seconds between 0 and 3600",
+        )),
+    }
+}
+
+fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
+    let required = |name: &'static str| {
+        src.get(name)
+            .map(str::to_owned)
+            .ok_or_else(|| invalid(name, "is required when ENABLE_EMAILS is true"))
+    };
+    let port = match src.get("EMAILS_SMTP_SERVER_PORT") {
+        None => 587,
+        Some(p) => p
+            .parse()
+            .map_err(|_| invalid("EMAILS_SMTP_SERVER_PORT", "must be a port number"))?,
+    };
+    Ok(EmailSettings {
+        templates_root: PathBuf::from(required("EMAILS_TEMPLATES_ROOT")?),
+        sender_address: required("EMAILS_SENDER_ADDRESS")?,
+        reply_to: src.get("EMAILS_REPLY_TO").map(str::to_owned),
+        smtp_hostname: required("EMAILS_SMTP_SERVER_HOSTNAME")?,
+        smtp_port: port,
+        smtp_user_name: src.get("EMAILS_SMTP_SERVER_USER_NAME").map(str::to_owned),
+        smtp_password: src.get("EMAILS_SMTP_SERVER_PWD").map(SecretString::from),
+        smtp_uses_tls: flag(src, "EMAILS_SMTP_SERVER_USES_TLS")?,
+        smtp_timeout: seconds(src, "EMAILS_SMTP_SERVER_TIMEOUT", 10.0)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(pairs: &[(&str, &str)]) -> Source {
+        let dir = std::env::temp_dir().join("auth-service-no-secrets-here");
+        Source::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            &dir,
+        )
+    }
+    const BASE: [(&str, &str); 2] = [("SECRET_KEY", "k"), ("USERS", r#"{"u":"p"}"#)];
+
+    fn err(extra: &[(&str, &str)]) -> SettingsError {
+        let mut pairs = BASE.to_vec();
+        pairs.extend_from_slice(extra);
+        match Settings::from_source(&src(&pairs)) {
+            Err(e) => e,
+            Ok(_) => SettingsError {
+                name: "none",
+                reason: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(err(&[("USERS", "not json")]).name, "USERS");
+        assert_eq!(
+            err(&[("PUBLIC_MEDDREAM_ROOT", "http://x/meddream")]).name,
+            "PUBLIC_MEDDREAM_ROOT"
+        );
+        assert_eq!(
+            err(&[("OHIF_DATA_SOURCE", "dicom-zip")]).name,
+            "OHIF_DATA_SOURCE"
+        );
+        assert_eq!(
+            err(&[("PUBLIC_ORTHANC_ROOT", "not a url")]).name,
+            "PUBLIC_ORTHANC_ROOT"
+        );
+        assert_eq!(err(&[("ENABLE_EMAILS", "maybe")]).name, "ENABLE_EMAILS");
+        assert!(Settings::from_source(&src(&[("USERS", r#"{"u":"p"}"#)])).is_err());
+        assert!(Settings::from_source(&src(&[("SECRET_KEY", "k")])).is_err());
+    }
+
+    #[test]
+    fn users_error_never_shows_the_value() {
+        let e = err(&[("USERS", r#"{"admin": "hunter2""#)]);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = Settings::from_source(&src(&[
+            ("SECRET_KEY", "top-secret-key"),
+            ("USERS", r#"{"u":"pw-123"}"#),
+        ]));
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("top-secret-key") && !text.contains("pw-123"),
+            "{text}"
+        );
+    }
+}

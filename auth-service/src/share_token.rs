@@ -1,0 +1,233 @@
+//! The one place that signs and reads share tokens (HS256 JWTs).
+//!
+//! Signing is written out rather than done by `jsonwebtoken::encode`: the token string must be
+//! byte-identical to the Python service's (PyJWT header `{"alg":"HS256","typ":"JWT"}`, compact JSON
+//! with non-ASCII escaped as `\uXXXX`), and jsonwebtoken orders its header `typ` first.
+//! Reading goes through `jsonwebtoken` with an explicit validation: HS256 only, `exp`/`nbf`
+//! honoured when present, no leeway, no audience.
+use std::io;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{ExpirationDate, Resource, ShareToken, TokenType};
+
+/// base64url of `{"alg":"HS256","typ":"JWT"}`, PyJWT's header.
+const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// Why a token was not accepted. `Invalid`: not ours or tampered with (signature, algorithm,
+/// format, `exp`, `nbf`, `aud`). `Unreadable`: signed by us but not a share token we understand.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("invalid token")]
+    Invalid,
+    #[error("unreadable share token: {reason}")]
+    Unreadable {
+        token_type: Option<TokenType>,
+        type_missing: bool,
+        reason: &'static str,
+    },
+}
+
+/// Holds the key, prepared once at start.
+pub struct ShareTokenCodec {
+    signer: Hmac<Sha256>,
+    decoding_key: DecodingKey,
+    validation: Validation,
+}
+
+impl ShareTokenCodec {
+    pub fn new(secret: &SecretString) -> Self {
+        let key = secret.expose_secret().as_bytes();
+        #[allow(clippy::expect_used)] // HMAC accepts keys of any length
+        let signer = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        ShareTokenCodec {
+            signer,
+            decoding_key: DecodingKey::from_secret(key),
+            validation,
+        }
+    }
+
+    /// Signs a share exactly as the Python service does.
+    pub fn encode(&self, share: &ShareToken, token_type: TokenType) -> String {
+        let claims = ClaimsOut {
+            id: share.id.as_deref(),
+            resources: &share.resources,
+            token_type: token_type.as_str(),
+            expiration_date: share.expiration_date.map(|d| d.to_python_isoformat()),
+            validity_duration: share.validity_duration,
+        };
+        let payload = python_json(&claims);
+        let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 48);
+        token.push_str(HEADER_B64);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let mut mac = self.signer.clone();
+        mac.update(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut token);
+        token
+    }
+
+    /// Checks the signature and claims and reads the share. Does not check the expiration date
+    /// (callers report "expired" differently from "invalid").
+    pub fn decode(&self, token: &str) -> Result<ShareToken, DecodeError> {
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &self.decoding_key,
+            &self.validation,
+        )
+        .map_err(|_| DecodeError::Invalid)?;
+        let claims = data.claims;
+        // jsonwebtoken refuses an `aud` it was not told to expect; refuse any, whatever its form.
+        if claims.contains_key("aud") {
+            return Err(DecodeError::Invalid);
+        }
+        share_from_claims(claims)
+    }
+}
+
+#[derive(Serialize)]
+struct ClaimsOut<'a> {
+    id: Option<&'a str>,
+    resources: &'a [Resource],
+    #[serde(rename = "type")]
+    token_type: &'a str,
+    expiration_date: Option<String>,
+    validity_duration: Option<i64>,
+}
+
+/// The claims as the Python service wrote them over the years: snake_case or dashed keys,
+/// `type` or `validity_duration` possibly missing.
+#[derive(Deserialize)]
+struct ClaimsIn {
+    #[serde(default)]
+    id: Option<String>,
+    resources: Vec<Resource>,
+    #[serde(rename = "type", default)]
+    token_type: Option<String>,
+    #[serde(default, alias = "expiration-date")]
+    expiration_date: Option<String>,
+    #[serde(default, alias = "validity-duration")]
+    validity_duration: Option<i64>,
+}
+
+fn share_from_claims(
+    claims: serde_json::Map<String, serde_json::Value>,
+) -> Result<ShareToken, DecodeError> {
+    let unreadable = |reason| DecodeError::Unreadable {
+        token_type: None,
+        type_missing: false,
+        reason,
+    };
+    let c: ClaimsIn = serde_json::from_value(serde_json::Value::Object(claims))
+        .map_err(|_| unreadable("claims do not parse"))?;
+    let token_type = match c.token_type.as_deref() {
+        None => None,
+        Some(name) => Some(TokenType::parse(name).ok_or(unreadable("unknown token type"))?),
+    };
+    let expiration_date = match c.expiration_date.as_deref() {
+        None => None,
+        Some(text) => {
+            Some(
+                ExpirationDate::parse_claim(text).map_err(|_| DecodeError::Unreadable {
+                    token_type,
+                    type_missing: token_type.is_none(),
+                    reason: "expiration date without offset or unreadable",
+                })?,
+            )
+        }
+    };
+    Ok(ShareToken {
+        id: c.id,
+        resources: c.resources,
+        token_type,
+        expiration_date,
+        validity_duration: c.validity_duration,
+    })
+}
+
+/// Python's `json.dumps(obj, separators=(",", ":"))` with its default `ensure_ascii=True`.
+pub fn python_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiFormatter);
+    // Serialising our own plain structs into a Vec cannot fail.
+    let _ = value.serialize(&mut ser);
+    out
+}
+
+struct AsciiFormatter;
+
+impl serde_json::ser::Formatter for AsciiFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, ch) in fragment.char_indices() {
+            if ch.is_ascii() {
+                continue;
+            }
+            w.write_all(&fragment.as_bytes()[start..i])?;
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            start = i + ch.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// First 8 hex digits of the SHA-256 of a secret: enough to tell two tokens apart in logs,
+/// useless to an attacker.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    hex::encode(&digest[..4])
+}
+
+/// The plugin and some clients send `Bearer <token>`; the Python service strips every `Bearer `.
+pub fn strip_bearer(mut token: &str) -> &str {
+    while let Some(rest) = token.strip_prefix("Bearer ") {
+        token = rest;
+    }
+    token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_json_escapes_non_ascii_like_ensure_ascii() {
+        let v = serde_json::json!({"id": "été-日本-😀", "q": "a\"b\\c\n\u{1f}"});
+        let out = String::from_utf8(python_json(&v)).unwrap_or_default();
+        assert_eq!(
+            out,
+            r#"{"id":"\u00e9t\u00e9-\u65e5\u672c-\ud83d\ude00","q":"a\"b\\c\n\u001f"}"#
+        );
+    }
+
+    #[test]
+    fn fingerprint_is_eight_hex_digits() {
+        assert_eq!(fingerprint("abc"), "ba7816bf");
+    }
+
+    #[test]
+    fn bearer_prefixes_are_stripped_repeatedly() {
+        assert_eq!(strip_bearer("Bearer Bearer x"), "x");
+        assert_eq!(strip_bearer("bearer x"), "bearer x");
+    }
+}

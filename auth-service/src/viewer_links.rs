@@ -1,0 +1,257 @@
+//! The links a share token travels in: direct viewer links and landing-page links.
+use crate::domain::{Resource, TokenType};
+use crate::error::Error;
+use crate::settings::{OhifDataSource, PublicRoot, Settings};
+
+/// Why a link cannot be made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkError {
+    /// The viewer's public root (or another setting it needs) is not configured.
+    NotConfigured(&'static str),
+    /// A resource lacks the id this viewer addresses studies by.
+    MissingId { index: usize, id: &'static str },
+}
+
+impl LinkError {
+    pub fn into_error(self, token_type: TokenType) -> Error {
+        match self {
+            LinkError::NotConfigured(name) => Error::bad_request(
+                "token type not configured",
+                format!("{token_type} links need {name} to be set on auth-service"),
+            ),
+            LinkError::MissingId { index, id } => Error::bad_request(
+                "missing resource id",
+                format!("resources[{index}].{id} is required for {token_type}"),
+            ),
+        }
+    }
+}
+
+pub struct ViewerLinks {
+    orthanc: Option<PublicRoot>,
+    landing: Option<PublicRoot>,
+    ohif: Option<PublicRoot>,
+    ohif_source: OhifDataSource,
+    meddream_root: Option<PublicRoot>,
+    meddream_service: bool,
+}
+
+impl ViewerLinks {
+    pub fn new(s: &Settings) -> Self {
+        ViewerLinks {
+            orthanc: s.public_orthanc_root.clone(),
+            landing: s.public_landing_root.clone(),
+            ohif: s.public_ohif_root.clone(),
+            ohif_source: s.ohif_data_source,
+            meddream_root: s.public_meddream_root.clone(),
+            meddream_service: s.meddream.is_some(),
+        }
+    }
+
+    /// Checks that a token of this type can be handed out with a working link.
+    pub fn check(&self, t: TokenType, resources: &[Resource]) -> Result<(), LinkError> {
+        use TokenType::*;
+        let need = |root: &Option<PublicRoot>, name| {
+            if root.is_some() {
+                Ok(())
+            } else {
+                Err(LinkError::NotConfigured(name))
+            }
+        };
+        match t {
+            StoneViewerPublication => {
+                need(&self.orthanc, "PUBLIC_ORTHANC_ROOT").and(every(resources, Id::DicomUid))
+            }
+            OsimisViewerPublication | VolviewViewerPublication => {
+                need(&self.orthanc, "PUBLIC_ORTHANC_ROOT").and(every(resources, Id::OrthancId))
+            }
+            OhifViewerPublication => need(&self.ohif, "PUBLIC_OHIF_ROOT").and(every(
+                resources,
+                match self.ohif_source {
+                    OhifDataSource::DicomWeb => Id::DicomUid,
+                    OhifDataSource::DicomJson => Id::OrthancId,
+                },
+            )),
+            MeddreamInstantLink => self.check_meddream().and(every(resources, Id::DicomUid)),
+            MeddreamViewerPublication => need(&self.landing, "PUBLIC_LANDING_ROOT")
+                .and(self.check_meddream())
+                .and(every(resources, Id::DicomUid)),
+            ViewerInstantLink | DownloadInstantLink => Ok(()),
+        }
+    }
+
+    fn check_meddream(&self) -> Result<(), LinkError> {
+        if !self.meddream_service {
+            return Err(LinkError::NotConfigured("MEDDREAM_TOKEN_SERVICE_URL"));
+        }
+        if self.meddream_root.is_none() {
+            return Err(LinkError::NotConfigured("PUBLIC_MEDDREAM_ROOT"));
+        }
+        Ok(())
+    }
+
+    /// The link handed out at creation: the landing page when configured, else the viewer.
+    /// MedDream instant links are made by the caller (they need a MedDream token).
+    pub fn share_url(
+        &self,
+        t: TokenType,
+        resources: &[Resource],
+        token: &str,
+    ) -> Result<Option<String>, LinkError> {
+        match (&self.landing, t.is_publication()) {
+            (Some(landing), true) => Ok(Some(format!("{}?token={token}", landing.text))),
+            (None, true) if t == TokenType::MeddreamViewerPublication => {
+                Err(LinkError::NotConfigured("PUBLIC_LANDING_ROOT"))
+            }
+            _ => self.viewer_url(t, resources, token),
+        }
+    }
+
+    /// The direct viewer link for a publication (what the landing page redirects to).
+    /// None for types without a viewer link of their own.
+    pub fn viewer_url(
+        &self,
+        t: TokenType,
+        resources: &[Resource],
+        token: &str,
+    ) -> Result<Option<String>, LinkError> {
+        use TokenType::*;
+        self.check(t, resources)?;
+        let uids = || ids(resources, Id::DicomUid);
+        let oids = || ids(resources, Id::OrthancId);
+        let token = query_value(token);
+        let url = match t {
+            StoneViewerPublication => join(
+                &self.orthanc,
+                "stone-webviewer/index.html",
+                &format!("study={0}&selectedStudies={0}&token={token}", uids()),
+            ),
+            OsimisViewerPublication => join(
+                &self.orthanc,
+                "osimis-viewer/app/index.html",
+                &format!(
+                    "pickableStudyIds={0}&selectedStudyIds={0}&token={token}",
+                    oids()
+                ),
+            ),
+            VolviewViewerPublication => {
+                let urls: Vec<String> = id_iter(resources, Id::OrthancId)
+                    .map(|i| format!("../studies/{i}/archive"))
+                    .collect();
+                join(
+                    &self.orthanc,
+                    "volview/index.html",
+                    &format!("names=[archive.zip]&urls={}&token={token}", urls.join(",")),
+                )
+            }
+            OhifViewerPublication => match self.ohif_source {
+                OhifDataSource::DicomWeb => join(
+                    &self.ohif,
+                    "viewer",
+                    &format!("StudyInstanceUIDs={}&token={token}", uids()),
+                ),
+                OhifDataSource::DicomJson => {
+                    // OHIF's dicom-json source opens one study per URL: the first one.
+                    let first = id_iter(resources, Id::OrthancId).next().unwrap_or_default();
+                    join(
+                        &self.ohif,
+                        "viewer",
+                        &format!("url=../studies/{first}/ohif-dicom-json&token={token}"),
+                    )
+                }
+            },
+            MeddreamViewerPublication
+            | MeddreamInstantLink
+            | ViewerInstantLink
+            | DownloadInstantLink => None,
+        };
+        Ok(url)
+    }
+
+    /// `{PUBLIC_MEDDREAM_ROOT}?study=U1,U2&token=T` for a MedDream token.
+    pub fn meddream_url(
+        &self,
+        resources: &[Resource],
+        meddream_token: &str,
+    ) -> Result<String, LinkError> {
+        let root = self
+            .meddream_root
+            .as_ref()
+            .ok_or(LinkError::NotConfigured("PUBLIC_MEDDREAM_ROOT"))?;
+        every(resources, Id::DicomUid)?;
+        Ok(format!(
+            "{}?study={}&token={}",
+            root.text,
+            ids(resources, Id::DicomUid),
+            query_value(meddream_token)
+        ))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Id {
+    DicomUid,
+    OrthancId,
+}
+
+fn id_of(r: &Resource, id: Id) -> Option<&str> {
+    match id {
+        Id::DicomUid => r.dicom_uid.as_deref(),
+        Id::OrthancId => r.orthanc_id.as_deref(),
+    }
+    .filter(|v| !v.is_empty())
+}
+
+fn every(resources: &[Resource], id: Id) -> Result<(), LinkError> {
+    match resources.iter().position(|r| id_of(r, id).is_none()) {
+        None => Ok(()),
+        Some(index) => Err(LinkError::MissingId {
+            index,
+            id: match id {
+                Id::DicomUid => "dicom-uid",
+                Id::OrthancId => "orthanc-id",
+            },
+        }),
+    }
+}
+
+fn id_iter(resources: &[Resource], id: Id) -> impl Iterator<Item = String> + '_ {
+    resources
+        .iter()
+        .filter_map(move |r| id_of(r, id))
+        .map(query_value)
+}
+
+fn ids(resources: &[Resource], id: Id) -> String {
+    id_iter(resources, id).collect::<Vec<_>>().join(",")
+}
+
+/// URL-join like Python's `urljoin(root, path)` (a root without trailing `/` loses its last
+/// segment, as with the Python service), then the query appended as built.
+fn join(root: &Option<PublicRoot>, path: &str, query: &str) -> Option<String> {
+    let root = root.as_ref()?;
+    let mut url = root.url.join(path).ok()?.to_string();
+    url.push('?');
+    url.push_str(query);
+    Some(url)
+}
+
+/// Ids and tokens go into query strings unchanged when they are plain (DICOM UIDs, Orthanc ids,
+/// JWTs always are); anything else is percent-encoded so it cannot add parameters.
+fn query_value(v: &str) -> String {
+    const SAFE: &[u8] = b"-._~";
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || SAFE.contains(&b))
+    {
+        return v.to_owned();
+    }
+    let mut out = String::with_capacity(v.len() * 3);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || SAFE.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Benchmarks auth-service (release build) with wrk against a bare actix-web ceiling measured in the
+# same run. Rerunnable; every process it starts is stopped on exit; traffic goes to 127.0.0.1 only.
+#
+#   bash bench/run.sh                       # defaults: DURATION=10s CONNECTIONS="16 64"
+#   DURATION=30s CONNECTIONS="64" bash bench/run.sh
+#
+# Prints a table (scenario, connections, req/s, p50, p99, non-2xx) plus startup time, RSS and the
+# validate/ceiling ratios, and writes the same text to bench/last-run.txt.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16 64}
+WRK_THREADS=2
+USER_NAME=bench
+USER_PASSWORD=bench-pass
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+AUTH_SERVICE_BIN=$REPO_DIR/target/release/auth-service
+CEILING_BIN=$REPO_DIR/target/release/bench-ceiling
+PERMISSIONS_FIXTURE=$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc
+RESULTS_FILE=$BENCH_DIR/last-run.txt
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -----------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+    log "installing wrk and curl (Debian packages)"
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    $SUDO apt-get install -y wrk curl
+fi
+command -v python3 >/dev/null || die "python3 is needed (ports, JSON); install the python3 package"
+
+log "building release binaries"
+(cd "$REPO_DIR" && cargo build --release -p auth-service -p bench-ceiling)
+
+# --- process bookkeeping ---------------------------------------------------------------------
+WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/auth-bench.XXXXXX")
+STARTED_PIDS=()
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
+
+kib_field() { # kib_field PID VmRSS|VmHWM -> value in KiB
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# start_server NAME BINARY [VAR=value ...]: runs BINARY in its own temp cwd with a clean
+# environment plus the given variables; sets SERVER_PID, SERVER_URL and STARTUP_MS (from spawn to
+# the first 200 on GET /health).
+start_server() {
+    local name=$1 binary=$2
+    shift 2
+    local port run_dir started code=000 deadline
+    port=$(free_port)
+    run_dir=$WORK_DIR/$name
+    mkdir -p "$run_dir"
+    SERVER_URL=http://127.0.0.1:$port
+    started=$(now_us)
+    (cd "$run_dir" && exec env -i PATH="$PATH" HOME="$HOME" BIND_ADDRESS="127.0.0.1:$port" "$@" "$binary") \
+        >"$run_dir/log" 2>&1 &
+    SERVER_PID=$!
+    STARTED_PIDS+=("$SERVER_PID")
+    deadline=$((started + 30000000))
+    while :; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' -u "$USER_NAME:$USER_PASSWORD" "$SERVER_URL/health" || true)
+        [ "$code" = 200 ] && break
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            cat "$run_dir/log" >&2
+            die "$name exited before answering GET /health"
+        fi
+        if [ "$(now_us)" -gt "$deadline" ]; then
+            cat "$run_dir/log" >&2
+            die "$name did not answer 200 on GET /health within 30 s (last status $code)"
+        fi
+    done
+    STARTUP_MS=$(awk -v d="$(($(now_us) - started))" 'BEGIN { printf "%.1f", d / 1000 }')
+    log "$name up on $SERVER_URL (pid $SERVER_PID) in $STARTUP_MS ms"
+}
+
+stop_server() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# --- wrk scripts -----------------------------------------------------------------------------
+BASIC=$(printf '%s:%s' "$USER_NAME" "$USER_PASSWORD" | base64 | tr -d '\n')
+
+# write_lua FILE METHOD BODY [HEADER=value ...]
+write_lua() {
+    local file=$1 method=$2 body=$3 header
+    shift 3
+    {
+        printf 'wrk.method = "%s"\n' "$method"
+        printf 'wrk.body = [==[%s]==]\n' "$body"
+        printf 'wrk.headers["Content-Type"] = "application/json"\n'
+        printf 'wrk.headers["Authorization"] = "Basic %s"\n' "$BASIC"
+        for header in "$@"; do
+            printf 'wrk.headers["%s"] = [==[%s]==]\n' "${header%%=*}" "${header#*=}"
+        done
+        cat <<'LUA'
+
+-- Each wrk thread has its own Lua state: count there, sum in done() through the thread handles.
+non2xx = 0
+local threads = {}
+
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+function response(status, headers, body)
+    if status < 200 or status > 299 then
+        non2xx = non2xx + 1
+    end
+end
+
+function done(summary, latency, requests)
+    local bad = 0
+    for _, thread in ipairs(threads) do
+        bad = bad + thread:get("non2xx")
+    end
+    local e = summary.errors
+    io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d socket_errors=%d\n",
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), bad,
+        e.connect + e.read + e.write + e.timeout))
+end
+LUA
+    } >"$file"
+}
+
+# check_first NAME URL METHOD BODY [HEADER=value ...]: one request like the ones wrk will send;
+# must answer 200. Prints the body.
+check_first() {
+    local name=$1 url=$2 method=$3 body=$4 header out code
+    shift 4
+    local args=(-s -o "$WORK_DIR/first-$name" -w '%{http_code}' -X "$method" -u "$USER_NAME:$USER_PASSWORD"
+        -H 'Content-Type: application/json' --data-binary "$body")
+    for header in "$@"; do
+        args+=(-H "${header%%=*}: ${header#*=}")
+    done
+    code=$(curl "${args[@]}" "$url") || die "$name: request to $url failed"
+    out=$(cat "$WORK_DIR/first-$name")
+    [ "$code" = 200 ] || die "$name: first answer was $code, not 200: $out"
+    printf '%s' "$out"
+}
+
+# run_wrk LABEL CONNECTIONS LUA URL: runs wrk, appends "LABEL CONNECTIONS req/s p50 p99 non2xx sockerr"
+# to $WORK_DIR/rows.
+run_wrk() {
+    local label=$1 conns=$2 lua=$3 url=$4 out line
+    log "wrk $label: -t$WRK_THREADS -c$conns -d$DURATION"
+    out=$(wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -s "$lua" "$url")
+    printf '%s\n' "$out" | sed 's/^/    /' >&2
+    line=$(printf '%s\n' "$out" | grep '^BENCH ') || die "$label: wrk printed no summary"
+    printf '%s\n' "$line" | awk -v label="$label" -v conns="$conns" '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%s %s %.0f %.2f %.2f %d %d\n", label, conns, v["requests"] / (v["duration_us"] / 1e6),
+            v["p50_us"] / 1000, v["p99_us"] / 1000, v["non2xx"], v["socket_errors"]
+    }' >>"$WORK_DIR/rows"
+}
+
+: >"$WORK_DIR/rows"
+MAX_CONNS=$(printf '%s\n' $CONNECTIONS | sort -n | tail -1)
+
+# --- auth-service ----------------------------------------------------------------------------
+PERMISSIONS_FILE=$WORK_DIR/permissions.jsonc
+if [ -f "$PERMISSIONS_FIXTURE" ]; then
+    cp "$PERMISSIONS_FIXTURE" "$PERMISSIONS_FILE"
+else
+    printf '{"roles":{},"available-labels":[]}\n' >"$PERMISSIONS_FILE"
+fi
+
+start_server auth-service "$AUTH_SERVICE_BIN" \
+    SECRET_KEY=bench-secret \
+    USERS='{"bench":"bench-pass"}' \
+    PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
+    PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE" \
+    RUST_LOG=warn
+AUTH_PID=$SERVER_PID
+AUTH_URL=$SERVER_URL
+AUTH_STARTUP_MS=$STARTUP_MS
+sleep 1
+AUTH_RSS_IDLE_KIB=$(kib_field "$AUTH_PID" VmRSS)
+
+CREATE_BODY='{"id":"bench","resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}'
+CREATED=$(check_first create "$AUTH_URL/tokens/stone-viewer-publication" PUT "$CREATE_BODY")
+TOKEN=$(printf '%s' "$CREATED" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') ||
+    die "create: no .token in $CREATED"
+
+VALIDATE_BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}'
+DECODE_BODY='{"token-key":"token","token-value":"'$TOKEN'"}'
+
+check_granted() { # check_granted NAME URL
+    local answer
+    answer=$(check_first "$1" "$2/tokens/validate" POST "$VALIDATE_BODY" "token=$TOKEN")
+    printf '%s' "$answer" | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin).get("granted") is True else 1)' ||
+        die "$1: validate did not grant the token: $answer"
+}
+check_granted validate "$AUTH_URL"
+check_first decode "$AUTH_URL/tokens/decode" POST "$DECODE_BODY" >/dev/null
+
+write_lua "$WORK_DIR/validate.lua" POST "$VALIDATE_BODY" "token=$TOKEN"
+write_lua "$WORK_DIR/create.lua" PUT "$CREATE_BODY"
+write_lua "$WORK_DIR/decode.lua" POST "$DECODE_BODY"
+
+for conns in $CONNECTIONS; do
+    if [ "$conns" = "$MAX_CONNS" ]; then
+        # Sample RSS while the heaviest validate load runs.
+        (
+            peak=0
+            while kill -0 "$AUTH_PID" 2>/dev/null; do
+                rss=$(kib_field "$AUTH_PID" VmRSS 2>/dev/null || echo 0)
+                [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo "$peak" >"$WORK_DIR/rss-peak"
+                sleep 0.1
+            done
+        ) &
+        SAMPLER_PID=$!
+        STARTED_PIDS+=("$SAMPLER_PID")
+        run_wrk validate "$conns" "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate"
+        stop_server "$SAMPLER_PID"
+    else
+        run_wrk validate "$conns" "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate"
+    fi
+done
+AUTH_RSS_LOAD_KIB=$(cat "$WORK_DIR/rss-peak" 2>/dev/null || echo 0)
+for conns in $CONNECTIONS; do
+    run_wrk create "$conns" "$WORK_DIR/create.lua" "$AUTH_URL/tokens/stone-viewer-publication"
+done
+for conns in $CONNECTIONS; do
+    run_wrk decode "$conns" "$WORK_DIR/decode.lua" "$AUTH_URL/tokens/decode"
+done
+AUTH_HWM_KIB=$(kib_field "$AUTH_PID" VmHWM)
+stop_server "$AUTH_PID"
+
+# --- ceiling ---------------------------------------------------------------------------------
+start_server ceiling "$CEILING_BIN"
+CEILING_PID=$SERVER_PID
+CEILING_STARTUP_MS=$STARTUP_MS
+sleep 1
+CEILING_RSS_IDLE_KIB=$(kib_field "$CEILING_PID" VmRSS)
+check_granted ceiling "$SERVER_URL"
+for conns in $CONNECTIONS; do
+    run_wrk ceiling "$conns" "$WORK_DIR/validate.lua" "$SERVER_URL/tokens/validate"
+done
+stop_server "$CEILING_PID"
+
+# --- report ----------------------------------------------------------------------------------
+rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/rows"; }
+{
+    printf '# auth-service bench: %s, nproc %s, commit %s, wrk -t%s -d%s\n' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" \
+        "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$WRK_THREADS" "$DURATION"
+    printf '%-10s %5s %10s %8s %8s %8s %8s\n' scenario conns 'req/s' 'p50_ms' 'p99_ms' non2xx sock_err
+    awk '{ printf "%-10s %5s %10s %8s %8s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
+    echo
+    printf '%-42s %s\n' 'startup_ms auth-service' "$AUTH_STARTUP_MS"
+    printf '%-42s %s\n' 'startup_ms ceiling' "$CEILING_STARTUP_MS"
+    printf '%-42s %s\n' 'rss_idle_mib auth-service' "$(mib "$AUTH_RSS_IDLE_KIB")"
+    printf '%-42s %s\n' 'rss_idle_mib ceiling' "$(mib "$CEILING_RSS_IDLE_KIB")"
+    printf '%-42s %s\n' "rss_load_mib auth-service (validate c$MAX_CONNS)" "$(mib "$AUTH_RSS_LOAD_KIB")"
+    printf '%-42s %s\n' 'rss_hwm_mib auth-service (whole run)' "$(mib "$AUTH_HWM_KIB")"
+    for conns in $CONNECTIONS; do
+        printf '%-42s %s\n' "validate/ceiling c$conns" \
+            "$(awk -v a="$(rate validate "$conns")" -v b="$(rate ceiling "$conns")" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
+    done
+} >"$WORK_DIR/report"
+echo
+cat "$WORK_DIR/report"
+cp "$WORK_DIR/report" "$RESULTS_FILE"
+log "written to ${RESULTS_FILE#"$REPO_DIR"/}"

@@ -1,1 +1,8 @@
-fn main() {}
+//! The one integration-test binary of auth-service: the real app on port 0, spoken to over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod plugin_replay;
+mod properties;
+mod settings;
+mod tokens;

@@ -1,0 +1,139 @@
+//! Shared test support: start the real application on a free loopback port.
+use std::collections::HashMap;
+use std::path::Path;
+
+use auth_service::settings::{Settings, Source};
+use auth_service::startup::Application;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+
+pub const USER: &str = "share-user";
+pub const PASSWORD: &str = "change-me";
+/// PROTOCOL.md's first token is signed with this key.
+pub const SECRET: &str = "my-secret-key";
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+}
+
+/// Starts the app with `SECRET_KEY`, `USERS` and a loopback port preset; `env` adds or overrides.
+pub async fn spawn_app(env: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_secrets(env, Path::new("/nonexistent-secrets-dir")).await
+}
+
+pub async fn spawn_app_with_secrets(env: &[(&str, &str)], secrets_dir: &Path) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        auth_service::telemetry::init("debug");
+    }
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("SECRET_KEY".into(), SECRET.into()),
+        ("USERS".into(), format!(r#"{{"{USER}": "{PASSWORD}"}}"#)),
+        ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
+    ]);
+    for (k, v) in env {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let settings =
+        Settings::from_source(&Source::new(vars, secrets_dir)).expect("test settings are valid");
+    let app = Application::build(settings).expect("app builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request with the default credentials and a JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .request(method, self.url(path))
+            .header("Authorization", basic(USER, PASSWORD))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        status_json(res).await
+    }
+
+    pub async fn create(&self, token_type: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, &format!("/tokens/{token_type}"), body)
+            .await
+    }
+
+    /// Creates a share that must succeed and returns its token.
+    pub async fn token(&self, token_type: &str, body: &Value) -> String {
+        let (status, answer) = self.create(token_type, body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["token"]
+            .as_str()
+            .expect("token in answer")
+            .to_owned()
+    }
+
+    pub async fn validate(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/tokens/validate"))
+            .header("Authorization", basic(USER, PASSWORD))
+            .json(body);
+        if let Some(t) = token {
+            req = req.header("token", t);
+        }
+        status_json(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn granted(&self, token: &str, body: &Value) -> bool {
+        let (status, answer) = self.validate(Some(token), body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["validity"], 60);
+        answer["granted"].as_bool().expect("granted is a bool")
+    }
+
+    pub async fn decode(&self, token: &str) -> Value {
+        let (status, answer) = self
+            .send(
+                reqwest::Method::POST,
+                "/tokens/decode",
+                &serde_json::json!({"token-key": "token", "token-value": token}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+}
+
+pub async fn status_json(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body read");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The token of an answer body must never be echoed in an error: checks no JWT-looking text.
+pub fn assert_no_token_in(body: &Value) {
+    let text = body.to_string();
+    assert!(
+        !text.contains("eyJ"),
+        "an error body echoes a token: {text}"
+    );
+}

@@ -1,7 +1,11 @@
 //! What every handler shares, built once at start from the settings.
+use anyhow::Context;
 use chrono::Utc;
+use meddream_bridge::{MeddreamClient, MeddreamError};
 
 use crate::api::ValidateRequest;
+use crate::domain::{Level, Resource};
+use crate::error::Error;
 use crate::settings::Settings;
 use crate::share_token::{fingerprint, ShareTokenCodec};
 use crate::viewer_links::ViewerLinks;
@@ -10,15 +14,39 @@ pub struct AppState {
     pub codec: ShareTokenCodec,
     pub links: ViewerLinks,
     pub server_id: Option<String>,
+    /// Present when MEDDREAM_TOKEN_SERVICE_URL is set.
+    pub meddream: Option<MeddreamClient>,
 }
 
 impl AppState {
-    pub fn new(settings: &Settings) -> Self {
-        AppState {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let meddream = match &settings.meddream {
+            None => None,
+            Some(m) => Some(
+                MeddreamClient::new(m.token_service_url.clone(), m.connect_timeout, m.timeout)
+                    .context("Failed to build the MedDream token service client")?,
+            ),
+        };
+        Ok(AppState {
             codec: ShareTokenCodec::new(&settings.secret_key),
             links: ViewerLinks::new(settings),
             server_id: settings.server_id.clone(),
+            meddream,
+        })
+    }
+
+    /// A fresh MedDream instant link for study-level resources: `(meddream token, url)`.
+    pub async fn meddream_instant_link(&self, resources: &[Resource]) -> Result<(String, String), Error> {
+        let client = self.meddream.as_ref().ok_or_else(|| {
+            Error::bad_request("token type not configured", "MedDream links need MEDDREAM_TOKEN_SERVICE_URL to be set on auth-service")
+        })?;
+        if let Some(index) = resources.iter().position(|r| r.level != Level::Study) {
+            return Err(Error::bad_request("meddream needs studies", format!("resources[{index}].level must be study for MedDream links")));
         }
+        let uids: Vec<String> = resources.iter().filter_map(|r| r.dicom_uid.clone()).collect();
+        let token = client.instant_token(&uids).await.map_err(meddream_error)?;
+        let url = self.links.meddream_url(resources, &token).map_err(|e| e.into_error(crate::domain::TokenType::MeddreamInstantLink))?;
+        Ok((token, url))
     }
 
     /// The access decision for one plugin call. Every doubt is a denial.
@@ -48,5 +76,15 @@ impl AppState {
             tracing::debug!(token = %fingerprint(token), "access granted");
         }
         true
+    }
+}
+
+fn meddream_error(e: MeddreamError) -> Error {
+    tracing::warn!(error = %e, "MedDream token service call failed");
+    match e {
+        MeddreamError::NoStudy => Error::bad_request("meddream needs studies", "resources: at least one study is required for MedDream links"),
+        MeddreamError::Unreachable(_) => Error::BadGateway { error: "meddream token service unreachable", detail: None },
+        MeddreamError::Status(_) => Error::BadGateway { error: "meddream token service failed", detail: e.status_detail() },
+        other => Error::BadGateway { error: "meddream token service failed", detail: Some(other.to_string()) },
     }
 }

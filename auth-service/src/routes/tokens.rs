@@ -56,11 +56,15 @@ pub async fn create(
         expiration_date,
         validity_duration: request.validity_duration,
     };
-    let token = state.codec.encode(&share, token_type);
-    let url = state
-        .links
-        .share_url(token_type, &share.resources, &token)
-        .map_err(|e| e.into_error(token_type))?;
+    let (token, url) = if token_type == TokenType::MeddreamInstantLink {
+        // The link carries MedDream's own token, minted now; no JWT of ours is involved.
+        let (token, url) = state.meddream_instant_link(&share.resources).await?;
+        (token, Some(url))
+    } else {
+        let token = state.codec.encode(&share, token_type);
+        let url = state.links.share_url(token_type, &share.resources, &token).map_err(|e| e.into_error(token_type))?;
+        (token, url)
+    };
     tracing::info!(user = %caller.user, r#type = %token_type, token = %fingerprint(&token), resources = share.resources.len(), "share token created");
     Ok(HttpResponse::Ok().json(CreateTokenResponse {
         request: CreateTokenEcho {
@@ -112,12 +116,12 @@ pub async fn decode(
         .as_deref()
         .map(strip_bearer)
         .ok_or_else(|| Error::bad_request("missing token", "token-value: field required"))?;
-    let answer = decode_answer(&state, token);
+    let answer = decode_answer(&state, token).await?;
     tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "share token decoded");
     Ok(HttpResponse::Ok().json(answer))
 }
 
-fn decode_answer(state: &AppState, token: &str) -> DecodeResponse {
+async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> {
     let refused = |token_type: Option<&str>, code| DecodeResponse {
         token_type: token_type.map(str::to_owned),
         error_code: Some(code),
@@ -126,25 +130,25 @@ fn decode_answer(state: &AppState, token: &str) -> DecodeResponse {
     };
     let share = match state.codec.decode(token) {
         Ok(share) => share,
-        Err(DecodeError::Invalid) => return refused(None, DecodeErrorCode::Invalid),
+        Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {
-            return refused(token_type.map(TokenType::as_str), DecodeErrorCode::Unknown)
+            return Ok(refused(token_type.map(TokenType::as_str), DecodeErrorCode::Unknown))
         }
     };
     // An old token without type: the Python service reports its type as "invalid".
     let type_name = share.token_type.map_or("invalid", TokenType::as_str);
     if share.is_expired(Utc::now()) {
-        return refused(Some(type_name), DecodeErrorCode::Expired);
+        return Ok(refused(Some(type_name), DecodeErrorCode::Expired));
     }
     let redirect = match share.token_type {
-        Some(t) if t.is_publication() => state
-            .links
-            .viewer_url(t, &share.resources, token)
-            .ok()
-            .flatten(),
+        // Opening a MedDream publication mints a fresh, short-lived MedDream link each time.
+        Some(TokenType::MeddreamViewerPublication) if state.meddream.is_some() => {
+            Some(state.meddream_instant_link(&share.resources).await?.1)
+        }
+        Some(t) if t.is_publication() => state.links.viewer_url(t, &share.resources, token).ok().flatten(),
         _ => None,
     };
-    match redirect {
+    Ok(match redirect {
         Some(url) => DecodeResponse {
             token_type: Some(type_name.to_owned()),
             error_code: None,
@@ -152,5 +156,5 @@ fn decode_answer(state: &AppState, token: &str) -> DecodeResponse {
             resources: share.resources.iter().map(ResourceDto::from).collect(),
         },
         None => refused(Some(type_name), DecodeErrorCode::Unknown),
-    }
+    })
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod meddream;
 mod plugin_replay;
 mod properties;
 mod settings;

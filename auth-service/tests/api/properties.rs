@@ -22,6 +22,7 @@ fn state() -> AppState {
     AppState::new(
         &Settings::from_source(&Source::new(vars, std::path::Path::new("/nonexistent"))).unwrap(),
     )
+    .unwrap()
 }
 
 fn level() -> impl Strategy<Value = Level> {

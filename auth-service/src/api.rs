@@ -328,6 +328,27 @@ fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::
     d.deserialize_option(V)
 }
 
+/// `POST /emails/send` body. The fields are optional here so that a missing one gets the
+/// `{"success": false, ...}` 400 answer of the Python service rather than a 422.
+#[derive(Debug, Deserialize)]
+pub struct SendEmailRequest {
+    #[serde(rename = "destination-email", default)]
+    pub destination_email: Option<String>,
+    #[serde(rename = "email-title", default)]
+    pub email_title: Option<String>,
+    #[serde(rename = "email-content", default)]
+    pub email_content: Option<String>,
+    #[serde(rename = "layout-template", default)]
+    pub layout_template: Option<String>,
+}
+
+/// `POST /emails/send` answer, on success and on failure.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SendEmailResponse {
+    pub success: bool,
+    pub details: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,8 @@ pub struct EmailSettings {
     pub smtp_password: Option<SecretString>,
     pub smtp_uses_tls: bool,
     pub smtp_timeout: Duration,
+    /// Ours: a PEM certificate trusted besides the public roots (a private SMTP CA, tests).
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +170,7 @@ const KNOWN_NAMES: &[&str] = &[
     "EMAILS_SMTP_SERVER_PWD",
     "EMAILS_SMTP_SERVER_USES_TLS",
     "EMAILS_SMTP_SERVER_TIMEOUT",
+    "EMAILS_SMTP_SERVER_CA_FILE",
     "BIND_ADDRESS",
     "DATABASE_URL",
 ];
@@ -363,6 +366,7 @@ fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
         smtp_password: src.get("EMAILS_SMTP_SERVER_PWD").map(SecretString::from),
         smtp_uses_tls: flag(src, "EMAILS_SMTP_SERVER_USES_TLS")?,
         smtp_timeout: seconds(src, "EMAILS_SMTP_SERVER_TIMEOUT", 10.0)?,
+        smtp_ca_file: src.get("EMAILS_SMTP_SERVER_CA_FILE").map(PathBuf::from),
     })
 }
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::app_state::AppState;
 use crate::basic_auth::BasicCredentials;
+use crate::emails::Emails;
 use crate::settings::Settings;
 use crate::{routes, telemetry};
 
@@ -30,10 +31,12 @@ impl Application {
             .port();
         let state = web::Data::new(AppState::new(&settings));
         let credentials = web::Data::new(BasicCredentials::new(&settings.users));
+        let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(credentials.clone())
+                .app_data(emails.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap(from_fn(telemetry::request_span))
                 .configure(routes::configure)

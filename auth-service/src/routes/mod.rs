@@ -1,4 +1,5 @@
 //! Route table. One file per group of routes.
+mod emails;
 mod fallback;
 mod health;
 mod tokens;
@@ -28,6 +29,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/tokens/{token_type}")
             .put(tokens::create)
             .default_service(fallback::allow("PUT")),
+    )
+    .service(
+        web::resource("/emails/templates")
+            .get(emails::list_templates)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/emails/templates/{name}")
+            .get(emails::get_template)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/emails/send")
+            .post(emails::send)
+            .default_service(fallback::allow("POST")),
     )
     .default_service(web::to(fallback::not_found));
 }

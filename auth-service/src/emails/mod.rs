@@ -1,0 +1,99 @@
+//! Share by e-mail: the HTML templates of `EMAILS_TEMPLATES_ROOT`, the composition of a message
+//! (cleaned HTML with a plain-text alternative) and the SMTP client that sends it.
+//!
+//! Nothing here knows about HTTP: `routes/emails.rs` turns these results into answers.
+mod mailer;
+mod message;
+mod templates;
+mod text;
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use lettre::message::Mailbox;
+
+use crate::settings::EmailSettings;
+
+pub use mailer::{Delivery, Mailer, SendError, SmtpSecurity};
+pub use message::{clean_html, BadAddress, Recipients};
+pub use templates::{TemplateError, Templates};
+pub use text::html_to_text;
+
+/// The placeholder of a layout template that the message content replaces.
+pub const CONTENT_PLACEHOLDER: &str = "{email-content}";
+
+/// E-mail sharing as configured: `None` inside when `ENABLE_EMAILS` is off.
+pub struct Emails {
+    service: Option<EmailService>,
+}
+
+impl Emails {
+    /// Builds the service once at start; a sender address or CA file that cannot be used stops
+    /// the start with the name of the setting to fix.
+    pub fn new(settings: Option<&EmailSettings>) -> anyhow::Result<Emails> {
+        let service = settings.map(EmailService::new).transpose()?;
+        Ok(Emails { service })
+    }
+
+    pub fn enabled(&self) -> Option<&EmailService> {
+        self.service.as_ref()
+    }
+}
+
+pub struct EmailService {
+    pub templates: Templates,
+    mailer: Mailer,
+    sender: Mailbox,
+    reply_to: Option<Mailbox>,
+}
+
+/// One message to send, checked.
+pub struct Outgoing<'a> {
+    pub recipients: &'a Recipients,
+    pub subject: &'a str,
+    /// The HTML body, layout applied and content cleaned.
+    pub html: String,
+}
+
+impl EmailService {
+    fn new(settings: &EmailSettings) -> anyhow::Result<EmailService> {
+        let sender = Mailbox::from_str(&settings.sender_address)
+            .context("EMAILS_SENDER_ADDRESS: not an e-mail address")?;
+        let reply_to = settings
+            .reply_to
+            .as_deref()
+            .map(Mailbox::from_str)
+            .transpose()
+            .context("EMAILS_REPLY_TO: not an e-mail address")?;
+        Ok(EmailService {
+            templates: Templates::new(settings.templates_root.clone()),
+            mailer: Mailer::new(settings)?,
+            sender,
+            reply_to,
+        })
+    }
+
+    /// The HTML body: the cleaned content, inside the layout when one is given.
+    pub fn body_html(content: &str, layout: Option<&str>) -> String {
+        let content = clean_html(content);
+        match layout {
+            Some(layout) => layout.replace(CONTENT_PLACEHOLDER, &content),
+            None => content,
+        }
+    }
+
+    /// Sends one message to every recipient (one SMTP transaction).
+    pub async fn send(&self, outgoing: Outgoing<'_>) -> Result<Delivery, SendError> {
+        let message = message::compose(
+            &self.sender,
+            self.reply_to.as_ref(),
+            outgoing.recipients,
+            outgoing.subject,
+            outgoing.html,
+        )
+        .map_err(|e| SendError::Compose(e.to_string()))?;
+        self.mailer
+            .send(message.envelope(), &message.formatted())
+            .await
+    }
+}

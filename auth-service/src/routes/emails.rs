@@ -1,0 +1,124 @@
+//! `GET /emails/templates`, `GET /emails/templates/{name}`, `POST /emails/send`.
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::json_body;
+use crate::api::{json_error, SendEmailRequest, SendEmailResponse};
+use crate::basic_auth::Caller;
+use crate::emails::{EmailService, Emails, Outgoing, Recipients, SendError, TemplateError};
+use crate::error::{Error, Result};
+
+pub async fn list_templates(_caller: Caller, emails: web::Data<Emails>) -> Result<HttpResponse> {
+    let names = enabled(&emails)?
+        .templates
+        .names()
+        .await
+        .map_err(template_error)?;
+    Ok(HttpResponse::Ok().json(names))
+}
+
+pub async fn get_template(
+    _caller: Caller,
+    name: web::Path<String>,
+    emails: web::Data<Emails>,
+) -> Result<HttpResponse> {
+    let html = enabled(&emails)?
+        .templates
+        .read(&name)
+        .await
+        .map_err(template_error)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// Answers `{"success", "details"}` as the Python service does: 200 when the SMTP server took
+/// the message, 400 for a request we cannot send, 502 when the SMTP server failed or refused.
+pub async fn send(
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+    emails: web::Data<Emails>,
+) -> Result<HttpResponse> {
+    let service = enabled(&emails)?;
+    let request: SendEmailRequest =
+        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    let (Some(destination), Some(title), Some(content)) = (
+        request.destination_email.as_deref(),
+        request.email_title.as_deref(),
+        request.email_content.as_deref(),
+    ) else {
+        return Ok(not_sent(
+            StatusCode::BAD_REQUEST,
+            "destination-email, email-title and email-content are required".into(),
+        ));
+    };
+    let recipients = match Recipients::parse(destination) {
+        Ok(recipients) => recipients,
+        Err(e) => return Ok(not_sent(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let layout = match request.layout_template.as_deref().filter(|l| !l.is_empty()) {
+        None => None,
+        Some(name) => match service.templates.read(name).await {
+            Ok(html) => Some(html),
+            Err(TemplateError::BadName | TemplateError::Unknown) => {
+                return Ok(not_sent(
+                    StatusCode::BAD_REQUEST,
+                    "layout-template: no such template in EMAILS_TEMPLATES_ROOT (GET /emails/templates lists them)".into(),
+                ))
+            }
+            Err(e) => return Err(template_error(e)),
+        },
+    };
+    let outgoing = Outgoing {
+        recipients: &recipients,
+        subject: title,
+        html: EmailService::body_html(content, layout.as_deref()),
+    };
+    match service.send(outgoing).await {
+        Ok(delivery) => {
+            for (address, reply) in &delivery.refused {
+                tracing::warn!(%address, reply, "recipient refused by the SMTP server; sent to the others");
+            }
+            tracing::info!(user = %caller.user, recipients = delivery.accepted.len(), "e-mail sent");
+            Ok(HttpResponse::Ok().json(SendEmailResponse {
+                success: true,
+                details: None,
+            }))
+        }
+        Err(SendError::Compose(e)) => Err(Error::Unexpected(anyhow::anyhow!(
+            "Failed to build the e-mail: {e}"
+        ))),
+        Err(e) => Ok(not_sent(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}
+
+fn enabled(emails: &Emails) -> Result<&EmailService> {
+    emails.enabled().ok_or_else(|| Error::NotFound {
+        error: "e-mails disabled",
+        detail: "sharing by e-mail is off: set ENABLE_EMAILS=true and the EMAILS_* settings".into(),
+    })
+}
+
+fn not_sent(status: StatusCode, details: String) -> HttpResponse {
+    tracing::warn!(status = status.as_u16(), details, "e-mail not sent");
+    HttpResponse::build(status).json(SendEmailResponse {
+        success: false,
+        details: Some(details),
+    })
+}
+
+fn template_error(e: TemplateError) -> Error {
+    match e {
+        // A name that cannot be a file of the folder: the path does not exist, as upstream says.
+        TemplateError::BadName => Error::RouteNotFound,
+        TemplateError::Unknown => Error::NotFound {
+            error: "unknown template",
+            detail: "no such template in EMAILS_TEMPLATES_ROOT (GET /emails/templates lists them)"
+                .into(),
+        },
+        TemplateError::Io(e) => Error::Unexpected(
+            anyhow::Error::new(e).context("Failed to read the e-mail templates folder"),
+        ),
+    }
+}

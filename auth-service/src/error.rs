@@ -35,6 +35,11 @@ pub enum Error {
         error: &'static str,
         detail: Option<String>,
     },
+    /// 404 of the roles routes without KEYCLOAK_CLIENT_SECRET; the Python service's exact body.
+    #[error(
+        "No Keycloack admin client defined, you probably should define KEYCLOAK_CLIENT_SECRET"
+    )]
+    KeycloakAdminMissing,
     /// 503: a dependency is down and we cannot answer without it.
     #[error("{error}")]
     Unavailable {
@@ -64,7 +69,9 @@ impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
             Error::NotAuthenticated | Error::BadCredentials => StatusCode::UNAUTHORIZED,
-            Error::RouteNotFound | Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::RouteNotFound | Error::NotFound { .. } | Error::KeycloakAdminMissing => {
+                StatusCode::NOT_FOUND
+            }
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::InvalidBody { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -83,6 +90,7 @@ impl ResponseError for Error {
                 json!({ "detail": self.to_string() })
             }
             Error::RouteNotFound => json!({ "detail": "Not Found" }),
+            Error::KeycloakAdminMissing => json!({ "detail": self.to_string() }),
             Error::MethodNotAllowed { allow } => {
                 answer.insert_header((header::ALLOW, *allow));
                 json!({ "detail": "Method Not Allowed" })
@@ -106,6 +114,7 @@ impl ResponseError for Error {
             Error::NotAuthenticated
             | Error::BadCredentials
             | Error::RouteNotFound
+            | Error::KeycloakAdminMissing
             | Error::MethodNotAllowed { .. } => {
                 tracing::info!(status = status.as_u16(), error = %self, "request refused")
             }

@@ -65,6 +65,12 @@ pub struct KeycloakSettings {
     pub admin_uri: Url,
     pub client_secret: Option<SecretString>,
     pub enable_api_keys: bool,
+    /// Ours: how long an api-key look-up (found or not) is remembered.
+    pub api_key_cache: Duration,
+    /// Ours: the least time between two fetches of the realm keys (an unknown `kid` triggers one).
+    pub keys_refresh_interval: Duration,
+    /// Ours: the whole-request timeout for calls to Keycloak.
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -160,6 +166,9 @@ const KNOWN_NAMES: &[&str] = &[
     "KEYCLOAK_ADMIN_URI",
     "KEYCLOAK_CLIENT_SECRET",
     "ENABLE_KEYCLOAK_API_KEYS",
+    "KEYCLOAK_API_KEY_CACHE_SECONDS",
+    "KEYCLOAK_KEYS_REFRESH_SECONDS",
+    "KEYCLOAK_TIMEOUT_SECONDS",
     "ENABLE_EMAILS",
     "EMAILS_TEMPLATES_ROOT",
     "EMAILS_SENDER_ADDRESS",
@@ -228,6 +237,9 @@ impl Settings {
                 )?,
                 client_secret: src.get("KEYCLOAK_CLIENT_SECRET").map(SecretString::from),
                 enable_api_keys: flag(src, "ENABLE_KEYCLOAK_API_KEYS")?,
+                api_key_cache: seconds(src, "KEYCLOAK_API_KEY_CACHE_SECONDS", 60.0)?,
+                keys_refresh_interval: seconds(src, "KEYCLOAK_KEYS_REFRESH_SECONDS", 10.0)?,
+                timeout: seconds(src, "KEYCLOAK_TIMEOUT_SECONDS", 5.0)?,
             })
         } else {
             None

@@ -10,6 +10,7 @@ use crate::app_state::AppState;
 use crate::basic_auth::BasicCredentials;
 use crate::emails::Emails;
 use crate::settings::Settings;
+use crate::user_profiles::UserProfiles;
 use crate::{routes, telemetry};
 
 /// Bodies past this are refused (413): the largest real body is a share of a few hundred ids.
@@ -29,13 +30,15 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?
             .port();
-        let state = web::Data::new(AppState::new(&settings));
+        let state = web::Data::new(AppState::new(&settings)?);
         let credentials = web::Data::new(BasicCredentials::new(&settings.users));
+        let profiles = web::Data::new(UserProfiles::load(&settings)?);
         let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(credentials.clone())
+                .app_data(profiles.clone())
                 .app_data(emails.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap(from_fn(telemetry::request_span))

@@ -2,7 +2,9 @@
 mod emails;
 mod fallback;
 mod health;
+mod roles;
 mod tokens;
+mod user;
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest};
@@ -29,6 +31,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/tokens/{token_type}")
             .put(tokens::create)
             .default_service(fallback::allow("PUT")),
+    )
+    .service(
+        web::resource("/user/get-profile")
+            .post(user::get_profile)
+            .default_service(fallback::allow("POST")),
+    )
+    .service(
+        web::resource("/settings/roles")
+            .get(roles::get_roles)
+            .put(roles::put_roles)
+            .default_service(fallback::allow("GET, PUT")),
     )
     .service(
         web::resource("/emails/templates")

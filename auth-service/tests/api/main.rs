@@ -6,5 +6,8 @@ mod helpers;
 mod meddream;
 mod plugin_replay;
 mod properties;
+mod realm;
+mod roles;
 mod settings;
 mod tokens;
+mod user;

@@ -1,0 +1,196 @@
+//! Verification of realm access tokens: RS256 only, with the realm's keys (JWKS from discovery),
+//! issuer of this realm, audience `account`, `exp`/`nbf` with a small leeway. Keys are cached; an
+//! unknown `kid` triggers one refetch, at most once per refresh interval, so garbage tokens cannot
+//! make us hammer Keycloak, and tokens keep verifying while Keycloak is down.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use super::{get_json, Realm};
+use crate::share_token::fingerprint;
+
+/// Clock difference tolerated between Keycloak and us.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// What a profile is built from.
+#[derive(Debug, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    #[serde(default)]
+    pub sub: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub realm_access: Option<RealmAccess>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RealmAccess {
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kid: Option<String>,
+    kty: String,
+    #[serde(rename = "use")]
+    key_use: Option<String>,
+    alg: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+struct KeyCache {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    /// `/realms/NAME`: the realm part of the issuer. Keycloak names the issuer after the host the
+    /// browser used, which differs from KEYCLOAK_URI behind nginx, so only the path is compared.
+    issuer_path: Option<String>,
+    last_fetch: Option<Instant>,
+}
+
+pub(super) struct RealmKeys {
+    realm: Arc<Realm>,
+    refresh_interval: Duration,
+    cache: RwLock<KeyCache>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl RealmKeys {
+    pub(super) fn new(realm: Arc<Realm>, refresh_interval: Duration) -> Self {
+        RealmKeys {
+            realm,
+            refresh_interval,
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                issuer_path: None,
+                last_fetch: None,
+            }),
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(super) async fn verify(&self, token: &str) -> Option<AccessClaims> {
+        let refused = |reason: &str| {
+            tracing::info!(token = %fingerprint(token), reason, "access token refused: anonymous profile");
+            None
+        };
+        let header = match decode_header(token) {
+            Ok(h) => h,
+            Err(_) => return refused("not a JWT"),
+        };
+        if header.alg != Algorithm::RS256 {
+            return refused("not signed with RS256");
+        }
+        let Some(kid) = header.kid else {
+            return refused("no kid in the header");
+        };
+        let Some((key, issuer_path)) = self.key(&kid).await else {
+            return refused("signed with a key the realm does not publish");
+        };
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_audience(&["account"]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let claims = match decode::<AccessClaims>(token, &key, &validation) {
+            Ok(data) => data.claims,
+            Err(e) => return refused(&e.to_string()),
+        };
+        let iss_path = url::Url::parse(&claims.iss)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        if !iss_path.ends_with(&issuer_path) {
+            return refused("issued by another realm");
+        }
+        Some(claims)
+    }
+
+    fn lookup(&self, kid: &str) -> Option<(Arc<DecodingKey>, String)> {
+        let cache = self.cache.read().ok()?;
+        let key = cache.keys.get(kid)?.clone();
+        Some((key, cache.issuer_path.clone()?))
+    }
+
+    async fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, String)> {
+        if let Some(found) = self.lookup(kid) {
+            return Some(found);
+        }
+        // One fetch at a time; whoever waited finds the fresh keys.
+        let _one = self.fetching.lock().await;
+        if let Some(found) = self.lookup(kid) {
+            return Some(found);
+        }
+        let recent = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.last_fetch)
+            .is_some_and(|t| t.elapsed() < self.refresh_interval);
+        if recent {
+            return None;
+        }
+        if let Ok(mut cache) = self.cache.write() {
+            cache.last_fetch = Some(Instant::now());
+        }
+        match self.fetch().await {
+            Ok((keys, issuer_path)) => {
+                tracing::info!(keys = keys.len(), "realm keys fetched");
+                if let Ok(mut cache) = self.cache.write() {
+                    cache.keys = keys;
+                    cache.issuer_path = Some(issuer_path);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fetch the realm keys: keeping the cached ones")
+            }
+        }
+        self.lookup(kid)
+    }
+
+    async fn fetch(
+        &self,
+    ) -> Result<(HashMap<String, Arc<DecodingKey>>, String), super::KeycloakUnavailable> {
+        let discovery = self.realm.discovery().await?;
+        let set: JwkSet = get_json(
+            &self.realm.http,
+            super::Discovery::url(&discovery.jwks_uri)?,
+            None,
+        )
+        .await?;
+        let keys = set
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == "RSA")
+            .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "sig"))
+            .filter(|k| k.alg.as_deref().is_none_or(|a| a == "RS256"))
+            .filter_map(|k| {
+                let key =
+                    DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?;
+                Some((k.kid?, Arc::new(key)))
+            })
+            .collect();
+        let issuer_path = url::Url::parse(&discovery.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .map_err(|e| {
+                super::KeycloakUnavailable(format!("the discovered issuer is not a URL ({e})"))
+            })?;
+        let issuer_path = match issuer_path.rfind("/realms/") {
+            Some(i) => issuer_path[i..].to_owned(),
+            None => issuer_path,
+        };
+        Ok((keys, issuer_path))
+    }
+}

@@ -1,0 +1,107 @@
+//! `GET /settings/roles`, `PUT /settings/roles`: the roles file as OE2's settings page edits it,
+//! merged with the realm roles Keycloak knows.
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use super::json_body;
+use crate::api::json_error;
+use crate::basic_auth::Caller;
+use crate::domain::Permission;
+use crate::error::{Error, Result};
+use crate::keycloak::{KeycloakAdmin, KeycloakUnavailable};
+use crate::roles::{RolePermissions, RolesConfig};
+use crate::user_profiles::UserProfiles;
+
+/// The body as sent: permissions still words, so unknown ones can be listed in a 400.
+#[derive(Deserialize)]
+struct RolesBody {
+    roles: BTreeMap<String, RoleBody>,
+    #[serde(rename = "available-labels", alias = "available_labels", default)]
+    available_labels: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
+    authorized_labels: Vec<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+pub async fn get_roles(_caller: Caller, profiles: web::Data<UserProfiles>) -> Result<HttpResponse> {
+    let admin = admin(&profiles)?;
+    let keycloak_roles = admin.realm_roles().await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(profiles.roles.current().merged_with(&keycloak_roles)))
+}
+
+pub async fn put_roles(
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+    profiles: web::Data<UserProfiles>,
+) -> Result<HttpResponse> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    if !value.is_object() {
+        return Err(Error::invalid_body("the body must be a JSON object"));
+    }
+    let body: RolesBody = serde_json::from_value(value).map_err(|e| json_error(&e))?;
+    let admin = admin(&profiles)?;
+    let mut unknown = Vec::new();
+    let mut roles = BTreeMap::new();
+    for (name, role) in body.roles {
+        match Permission::parse_all(&role.permissions) {
+            Ok(permissions) => {
+                roles.insert(
+                    name,
+                    RolePermissions {
+                        authorized_labels: role.authorized_labels,
+                        permissions,
+                    },
+                );
+            }
+            Err(mut bad) => unknown.append(&mut bad),
+        }
+    }
+    if !unknown.is_empty() {
+        unknown.sort();
+        unknown.dedup();
+        return Err(Error::bad_request(
+            "unknown permissions",
+            format!(
+                "not permissions: {}; known: {}",
+                unknown.join(", "),
+                Permission::ALL.map(Permission::as_str).join(", ")
+            ),
+        ));
+    }
+    // OE2 always sends available-labels; a body without them keeps the file's.
+    let available_labels = body
+        .available_labels
+        .unwrap_or_else(|| profiles.roles.current().available_labels.clone());
+    let keycloak_roles = admin.realm_roles().await.map_err(unavailable)?;
+    let wanted = RolesConfig {
+        roles,
+        available_labels,
+    }
+    .merged_with(&keycloak_roles);
+    let stored = profiles.roles.replace(wanted).await?;
+    tracing::info!(user = %caller.user, roles = stored.roles.len(), "roles file rewritten");
+    Ok(HttpResponse::Ok().json(stored.as_ref()))
+}
+
+fn admin(profiles: &UserProfiles) -> Result<&KeycloakAdmin> {
+    profiles
+        .keycloak
+        .as_ref()
+        .and_then(|k| k.admin())
+        .ok_or(Error::KeycloakAdminMissing)
+}
+
+fn unavailable(e: KeycloakUnavailable) -> Error {
+    Error::Unavailable {
+        error: "keycloak unavailable",
+        detail: Some(e.to_string()),
+    }
+}

@@ -1,0 +1,187 @@
+//! Who a caller of Orthanc is: the anonymous profile, or a Keycloak user's profile built from
+//! the roles file. Built once at start: a roles or anonymous-profile file that does not parse
+//! stops the service there, not at the first request.
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Permission;
+use crate::jsonc;
+use crate::keycloak::{Keycloak, KeycloakUnavailable, KeycloakUser};
+use crate::roles::{RolePermissions, RolesStore};
+use crate::settings::Settings;
+use crate::share_token::strip_bearer;
+
+/// Seconds the plugin may keep a Keycloak user's profile.
+const PROFILE_VALIDITY: u32 = 60;
+
+/// `POST /user/get-profile` answer (and the anonymous-profile file). Field order is the Python
+/// service's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProfile {
+    #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
+    pub authorized_labels: Vec<String>,
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    pub name: String,
+    #[serde(rename = "user-id", alias = "user_id", default)]
+    pub user_id: Option<String>,
+    pub validity: u32,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl UserProfile {
+    /// The Python service's own anonymous profile, used when no file is configured or found.
+    pub fn built_in_anonymous() -> UserProfile {
+        UserProfile {
+            authorized_labels: vec![],
+            permissions: vec![],
+            name: "Anonymous".into(),
+            user_id: None,
+            validity: 60,
+            groups: vec![],
+        }
+    }
+
+    fn of_user(
+        name: String,
+        user_id: Option<String>,
+        grants: RolePermissions,
+        groups: Vec<String>,
+    ) -> Self {
+        UserProfile {
+            authorized_labels: grants.authorized_labels,
+            permissions: grants.permissions,
+            name,
+            user_id,
+            validity: PROFILE_VALIDITY,
+            groups,
+        }
+    }
+}
+
+/// `POST /user/get-profile` body.
+#[derive(Debug, Deserialize)]
+pub struct ProfileRequest {
+    #[serde(rename = "token-key", default)]
+    pub token_key: Option<String>,
+    #[serde(rename = "token-value", default)]
+    pub token_value: Option<String>,
+    #[serde(rename = "user-id", default)]
+    pub user_id: Option<String>,
+    #[serde(rename = "server-id", default)]
+    pub server_id: Option<String>,
+}
+
+pub struct UserProfiles {
+    anonymous: UserProfile,
+    pub roles: RolesStore,
+    pub keycloak: Option<Arc<Keycloak>>,
+}
+
+impl UserProfiles {
+    pub fn load(settings: &Settings) -> anyhow::Result<UserProfiles> {
+        let roles = RolesStore::load(&settings.permissions_file_path)?;
+        let anonymous = match &settings.anonymous_profile_file_path {
+            Some(path) => load_anonymous(path)?,
+            None => UserProfile::built_in_anonymous(),
+        };
+        let keycloak = match &settings.keycloak {
+            Some(k) => {
+                let keycloak = Arc::new(Keycloak::new(k)?);
+                keycloak.warm_up();
+                Some(keycloak)
+            }
+            None => None,
+        };
+        Ok(UserProfiles {
+            anonymous,
+            roles,
+            keycloak,
+        })
+    }
+
+    /// The profile for one plugin call. Anything that cannot be verified is anonymous; only an
+    /// api-key or user-id look-up that Keycloak cannot answer is an error.
+    pub async fn profile(
+        &self,
+        request: &ProfileRequest,
+    ) -> Result<UserProfile, KeycloakUnavailable> {
+        let Some(keycloak) = &self.keycloak else {
+            return Ok(self.anonymous.clone());
+        };
+        let token = request
+            .token_value
+            .as_deref()
+            .map(|t| strip_bearer(t.trim()))
+            .filter(|t| !t.is_empty());
+        if let Some(token) = token {
+            if request.token_key.as_deref() == Some("api-key") {
+                if let Some(admin) = keycloak.api_keys() {
+                    return Ok(match admin.user_by_api_key(token).await? {
+                        Some(user) => self.of_keycloak_user(user),
+                        None => self.anonymous.clone(),
+                    });
+                }
+            }
+            return Ok(match keycloak.verify_access_token(token).await {
+                Some(claims) => {
+                    let roles = claims.realm_access.map(|r| r.roles).unwrap_or_default();
+                    let name = claims
+                        .name
+                        .filter(|n| !n.is_empty())
+                        .or(claims.preferred_username)
+                        .unwrap_or_default();
+                    UserProfile::of_user(
+                        name,
+                        claims.sub,
+                        self.roles.current().grants(&roles),
+                        claims.groups.unwrap_or_default(),
+                    )
+                }
+                None => self.anonymous.clone(),
+            });
+        }
+        if let (Some(user_id), Some(admin)) = (
+            request.user_id.as_deref().filter(|u| !u.is_empty()),
+            keycloak.admin(),
+        ) {
+            return Ok(match admin.user(user_id).await? {
+                Some(user) => UserProfile::of_user(
+                    user.username,
+                    Some(user.id),
+                    RolePermissions::default(),
+                    vec![],
+                ),
+                None => self.anonymous.clone(),
+            });
+        }
+        Ok(self.anonymous.clone())
+    }
+
+    fn of_keycloak_user(&self, user: KeycloakUser) -> UserProfile {
+        let grants = self.roles.current().grants(&user.roles);
+        UserProfile::of_user(user.username, Some(user.id), grants, vec![])
+    }
+}
+
+/// The anonymous-profile file: absent → the built-in profile (as the Python service); present
+/// but unreadable or invalid → an error naming the path (the Python service then silently
+/// used its built-in profile: a typo would have changed what visitors may do).
+fn load_anonymous(path: &Path) -> anyhow::Result<UserProfile> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => jsonc::from_str(&text)
+            .with_context(|| format!("The anonymous profile file {} is not valid", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), "no anonymous profile file: anonymous users get no permissions");
+            Ok(UserProfile::built_in_anonymous())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "Failed to read the anonymous profile file {}",
+            path.display()
+        ))),
+    }
+}

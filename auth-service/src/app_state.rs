@@ -36,16 +36,31 @@ impl AppState {
     }
 
     /// A fresh MedDream instant link for study-level resources: `(meddream token, url)`.
-    pub async fn meddream_instant_link(&self, resources: &[Resource]) -> Result<(String, String), Error> {
+    pub async fn meddream_instant_link(
+        &self,
+        resources: &[Resource],
+    ) -> Result<(String, String), Error> {
         let client = self.meddream.as_ref().ok_or_else(|| {
-            Error::bad_request("token type not configured", "MedDream links need MEDDREAM_TOKEN_SERVICE_URL to be set on auth-service")
+            Error::bad_request(
+                "token type not configured",
+                "MedDream links need MEDDREAM_TOKEN_SERVICE_URL to be set on auth-service",
+            )
         })?;
         if let Some(index) = resources.iter().position(|r| r.level != Level::Study) {
-            return Err(Error::bad_request("meddream needs studies", format!("resources[{index}].level must be study for MedDream links")));
+            return Err(Error::bad_request(
+                "meddream needs studies",
+                format!("resources[{index}].level must be study for MedDream links"),
+            ));
         }
-        let uids: Vec<String> = resources.iter().filter_map(|r| r.dicom_uid.clone()).collect();
+        let uids: Vec<String> = resources
+            .iter()
+            .filter_map(|r| r.dicom_uid.clone())
+            .collect();
         let token = client.instant_token(&uids).await.map_err(meddream_error)?;
-        let url = self.links.meddream_url(resources, &token).map_err(|e| e.into_error(crate::domain::TokenType::MeddreamInstantLink))?;
+        let url = self
+            .links
+            .meddream_url(resources, &token)
+            .map_err(|e| e.into_error(crate::domain::TokenType::MeddreamInstantLink))?;
         Ok((token, url))
     }
 
@@ -82,9 +97,21 @@ impl AppState {
 fn meddream_error(e: MeddreamError) -> Error {
     tracing::warn!(error = %e, "MedDream token service call failed");
     match e {
-        MeddreamError::NoStudy => Error::bad_request("meddream needs studies", "resources: at least one study is required for MedDream links"),
-        MeddreamError::Unreachable(_) => Error::BadGateway { error: "meddream token service unreachable", detail: None },
-        MeddreamError::Status(_) => Error::BadGateway { error: "meddream token service failed", detail: e.status_detail() },
-        other => Error::BadGateway { error: "meddream token service failed", detail: Some(other.to_string()) },
+        MeddreamError::NoStudy => Error::bad_request(
+            "meddream needs studies",
+            "resources: at least one study is required for MedDream links",
+        ),
+        MeddreamError::Unreachable(_) => Error::BadGateway {
+            error: "meddream token service unreachable",
+            detail: None,
+        },
+        MeddreamError::Status(_) => Error::BadGateway {
+            error: "meddream token service failed",
+            detail: e.status_detail(),
+        },
+        other => Error::BadGateway {
+            error: "meddream token service failed",
+            detail: Some(other.to_string()),
+        },
     }
 }

@@ -62,7 +62,10 @@ pub async fn create(
         (token, Some(url))
     } else {
         let token = state.codec.encode(&share, token_type);
-        let url = state.links.share_url(token_type, &share.resources, &token).map_err(|e| e.into_error(token_type))?;
+        let url = state
+            .links
+            .share_url(token_type, &share.resources, &token)
+            .map_err(|e| e.into_error(token_type))?;
         (token, url)
     };
     tracing::info!(user = %caller.user, r#type = %token_type, token = %fingerprint(&token), resources = share.resources.len(), "share token created");
@@ -132,7 +135,10 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         Ok(share) => share,
         Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {
-            return Ok(refused(token_type.map(TokenType::as_str), DecodeErrorCode::Unknown))
+            return Ok(refused(
+                token_type.map(TokenType::as_str),
+                DecodeErrorCode::Unknown,
+            ))
         }
     };
     // An old token without type: the Python service reports its type as "invalid".
@@ -145,7 +151,11 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         Some(TokenType::MeddreamViewerPublication) if state.meddream.is_some() => {
             Some(state.meddream_instant_link(&share.resources).await?.1)
         }
-        Some(t) if t.is_publication() => state.links.viewer_url(t, &share.resources, token).ok().flatten(),
+        Some(t) if t.is_publication() => state
+            .links
+            .viewer_url(t, &share.resources, token)
+            .ok()
+            .flatten(),
         _ => None,
     };
     Ok(match redirect {

@@ -62,13 +62,7 @@ impl ExpirationDate {
             let n: f64 = text.parse().map_err(|_| ExpirationParseError::Invalid)?;
             return Self::from_unix(n);
         }
-        let (at, offset) = parse_iso(text)?;
-        let offset = offset.ok_or(ExpirationParseError::NoOffset)?;
-        let at = offset
-            .from_local_datetime(&at)
-            .single()
-            .ok_or(ExpirationParseError::Invalid)?;
-        Ok(ExpirationDate::new(at, DateStyle::Parsed))
+        Self::parse_claim(text)
     }
 
     pub fn from_unix(seconds: f64) -> Result<Self, ExpirationParseError> {

@@ -83,3 +83,17 @@ pub(crate) fn json_body<'b>(req: &HttpRequest, body: &'b [u8]) -> Result<&'b [u8
     }
     Ok(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body))
 }
+
+/// A JSON object body turned into `T`: not JSON, not an object, or a field of the wrong type → 422
+/// naming the problem, never echoing the input.
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, Error> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json_body(req, body)?).map_err(|e| crate::api::json_error(&e))?;
+    if !value.is_object() {
+        return Err(Error::invalid_body("the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| crate::api::json_error(&e))
+}

@@ -4,8 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use super::json_body;
-use crate::api::json_error;
+use super::json_object;
 use crate::basic_auth::Caller;
 use crate::domain::Permission;
 use crate::error::{Error, Result};
@@ -41,12 +40,7 @@ pub async fn put_roles(
     body: web::Bytes,
     profiles: web::Data<UserProfiles>,
 ) -> Result<HttpResponse> {
-    let value: serde_json::Value =
-        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
-    if !value.is_object() {
-        return Err(Error::invalid_body("the body must be a JSON object"));
-    }
-    let body: RolesBody = serde_json::from_value(value).map_err(|e| json_error(&e))?;
+    let body: RolesBody = json_object(&req, &body)?;
     let admin = admin(&profiles)?;
     let mut unknown = Vec::new();
     let mut roles = BTreeMap::new();

@@ -1,8 +1,7 @@
 //! `POST /user/get-profile`, called by the plugin for every new token it sees.
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::json_body;
-use crate::api::json_error;
+use super::json_object;
 use crate::basic_auth::Caller;
 use crate::error::{Error, Result};
 use crate::user_profiles::{ProfileRequest, UserProfiles};
@@ -13,12 +12,7 @@ pub async fn get_profile(
     body: web::Bytes,
     profiles: web::Data<UserProfiles>,
 ) -> Result<HttpResponse> {
-    let value: serde_json::Value =
-        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
-    if !value.is_object() {
-        return Err(Error::invalid_body("the body must be a JSON object"));
-    }
-    let request: ProfileRequest = serde_json::from_value(value).map_err(|e| json_error(&e))?;
+    let request: ProfileRequest = json_object(&req, &body)?;
     let profile = profiles
         .profile(&request)
         .await

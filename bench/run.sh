@@ -225,6 +225,21 @@ write_lua "$WORK_DIR/validate.lua" POST "$VALIDATE_BODY" "token=$TOKEN"
 write_lua "$WORK_DIR/create.lua" PUT "$CREATE_BODY"
 write_lua "$WORK_DIR/decode.lua" POST "$DECODE_BODY"
 
+# The ceiling runs beside auth-service (an idle server costs no CPU) so that each validate run and
+# its ceiling run follow each other: a background load that comes and goes hits both alike.
+start_server ceiling "$CEILING_BIN"
+CEILING_PID=$SERVER_PID
+CEILING_URL=$SERVER_URL
+CEILING_STARTUP_MS=$STARTUP_MS
+sleep 1
+CEILING_RSS_IDLE_KIB=$(kib_field "$CEILING_PID" VmRSS)
+check_granted ceiling "$CEILING_URL"
+
+# Discarded warm-up: first connections, page faults, allocator growth.
+log "warm-up (2 s each, not reported)"
+wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate" >/dev/null
+wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/validate.lua" "$CEILING_URL/tokens/validate" >/dev/null
+
 for conns in $CONNECTIONS; do
     if [ "$conns" = "$MAX_CONNS" ]; then
         # Sample RSS while the heaviest validate load runs.
@@ -243,7 +258,9 @@ for conns in $CONNECTIONS; do
     else
         run_wrk validate "$conns" "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate"
     fi
+    run_wrk ceiling "$conns" "$WORK_DIR/validate.lua" "$CEILING_URL/tokens/validate"
 done
+stop_server "$CEILING_PID"
 AUTH_RSS_LOAD_KIB=$(cat "$WORK_DIR/rss-peak" 2>/dev/null || echo 0)
 for conns in $CONNECTIONS; do
     run_wrk create "$conns" "$WORK_DIR/create.lua" "$AUTH_URL/tokens/stone-viewer-publication"
@@ -253,18 +270,6 @@ for conns in $CONNECTIONS; do
 done
 AUTH_HWM_KIB=$(kib_field "$AUTH_PID" VmHWM)
 stop_server "$AUTH_PID"
-
-# --- ceiling ---------------------------------------------------------------------------------
-start_server ceiling "$CEILING_BIN"
-CEILING_PID=$SERVER_PID
-CEILING_STARTUP_MS=$STARTUP_MS
-sleep 1
-CEILING_RSS_IDLE_KIB=$(kib_field "$CEILING_PID" VmRSS)
-check_granted ceiling "$SERVER_URL"
-for conns in $CONNECTIONS; do
-    run_wrk ceiling "$conns" "$WORK_DIR/validate.lua" "$SERVER_URL/tokens/validate"
-done
-stop_server "$CEILING_PID"
 
 # --- report ----------------------------------------------------------------------------------
 rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/rows"; }

@@ -83,18 +83,22 @@ impl ShareTokenCodec {
     /// Checks the signature and claims and reads the share. Does not check the expiration date
     /// (callers report "expired" differently from "invalid").
     pub fn decode(&self, token: &str) -> Result<ShareToken, DecodeError> {
-        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token,
-            &self.decoding_key,
-            &self.validation,
-        )
-        .map_err(|_| DecodeError::Invalid)?;
-        let claims = data.claims;
-        // jsonwebtoken refuses an `aud` it was not told to expect; refuse any, whatever its form.
-        if claims.contains_key("aud") {
-            return Err(DecodeError::Invalid);
+        // Straight into the typed claims: this runs on every validation (the hot path).
+        match jsonwebtoken::decode::<ClaimsIn>(token, &self.decoding_key, &self.validation) {
+            Ok(data) if data.claims.aud => Err(DecodeError::Invalid),
+            Ok(data) => share_from_claims(data.claims),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Json(_)) => {
+                // Bad JSON in the header or claims not shaped like a share token: tell the two
+                // apart (invalid vs unreadable) on this rare path only.
+                match jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding_key, &self.validation) {
+                    Ok(data) if data.claims.get("aud").is_none() && data.claims.is_object() => {
+                        Err(DecodeError::Unreadable { token_type: None, type_missing: false, reason: "claims do not parse" })
+                    }
+                    _ => Err(DecodeError::Invalid),
+                }
+            }
+            Err(_) => Err(DecodeError::Invalid),
         }
-        share_from_claims(claims)
     }
 }
 
@@ -121,18 +125,21 @@ struct ClaimsIn {
     expiration_date: Option<String>,
     #[serde(default, alias = "validity-duration")]
     validity_duration: Option<i64>,
+    /// Whether an `aud` claim is there at all (any value, even null): share tokens have none.
+    #[serde(default, deserialize_with = "present")]
+    aud: bool,
 }
 
-fn share_from_claims(
-    claims: serde_json::Map<String, serde_json::Value>,
-) -> Result<ShareToken, DecodeError> {
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
     let unreadable = |reason| DecodeError::Unreadable {
         token_type: None,
         type_missing: false,
         reason,
     };
-    let c: ClaimsIn = serde_json::from_value(serde_json::Value::Object(claims))
-        .map_err(|_| unreadable("claims do not parse"))?;
     let token_type = match c.token_type.as_deref() {
         None => None,
         Some(name) => Some(TokenType::parse(name).ok_or(unreadable("unknown token type"))?),

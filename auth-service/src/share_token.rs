@@ -90,9 +90,17 @@ impl ShareTokenCodec {
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Json(_)) => {
                 // Bad JSON in the header or claims not shaped like a share token: tell the two
                 // apart (invalid vs unreadable) on this rare path only.
-                match jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding_key, &self.validation) {
+                match jsonwebtoken::decode::<serde_json::Value>(
+                    token,
+                    &self.decoding_key,
+                    &self.validation,
+                ) {
                     Ok(data) if data.claims.get("aud").is_none() && data.claims.is_object() => {
-                        Err(DecodeError::Unreadable { token_type: None, type_missing: false, reason: "claims do not parse" })
+                        Err(DecodeError::Unreadable {
+                            token_type: None,
+                            type_missing: false,
+                            reason: "claims do not parse",
+                        })
                     }
                     _ => Err(DecodeError::Invalid),
                 }

@@ -29,7 +29,6 @@ pub enum DecodeError {
     #[error("unreadable share token: {reason}")]
     Unreadable {
         token_type: Option<TokenType>,
-        type_missing: bool,
         reason: &'static str,
     },
 }
@@ -98,7 +97,6 @@ impl ShareTokenCodec {
                     Ok(data) if data.claims.get("aud").is_none() && data.claims.is_object() => {
                         Err(DecodeError::Unreadable {
                             token_type: None,
-                            type_missing: false,
                             reason: "claims do not parse",
                         })
                     }
@@ -145,7 +143,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
     let unreadable = |reason| DecodeError::Unreadable {
         token_type: None,
-        type_missing: false,
         reason,
     };
     let token_type = match c.token_type.as_deref() {
@@ -158,7 +155,6 @@ fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
             Some(
                 ExpirationDate::parse_claim(text).map_err(|_| DecodeError::Unreadable {
                     token_type,
-                    type_missing: token_type.is_none(),
                     reason: "expiration date without offset or unreadable",
                 })?,
             )

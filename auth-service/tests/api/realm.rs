@@ -49,12 +49,14 @@ fn install() -> Result<(), String> {
         }
     }
     // cargo nextest runs every test in its own process: one `npm ci` at a time, across processes,
-    // through a lock folder; a marker says the install finished.
+    // through a lock folder; a marker (a copy of the lock file) says the install of this lock
+    // file finished, so a changed package-lock.json installs again.
+    let lock_file = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json read");
     let marker = dir.join("node_modules/.auth-service-installed");
     let lock = dir.join(".npm-ci.lock");
     let started = std::time::Instant::now();
     loop {
-        if marker.exists() {
+        if std::fs::read(&marker).is_ok_and(|m| m == lock_file) {
             return Ok(());
         }
         if std::fs::create_dir(&lock).is_ok() {
@@ -78,7 +80,7 @@ fn install() -> Result<(), String> {
         .output();
     let ok = out.as_ref().is_ok_and(|o| o.status.success());
     if ok {
-        std::fs::write(&marker, b"").expect("marker written");
+        std::fs::write(&marker, &lock_file).expect("marker written");
     }
     let _ = std::fs::remove_dir(&lock);
     let out = out.expect("npm runs");

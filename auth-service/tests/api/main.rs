@@ -3,6 +3,7 @@
 
 mod emails;
 mod helpers;
+mod keycloak_container;
 mod keycloak_double;
 mod meddream;
 mod plugin_replay;

@@ -6,7 +6,8 @@
 #   DURATION=30s CONNECTIONS="64" bash bench/run.sh
 #
 # Prints a table (scenario, connections, req/s, p50, p99, non-2xx) plus startup time, RSS and the
-# validate/ceiling ratios, and writes the same text to bench/last-run.txt.
+# validate/ceiling ratios, and writes the same text to bench/last-run.txt. The get-profile scenario
+# (Keycloak access tokens) needs node and npm; without them it is skipped, loudly.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -21,6 +22,14 @@ AUTH_SERVICE_BIN=$REPO_DIR/target/release/auth-service
 CEILING_BIN=$REPO_DIR/target/release/bench-ceiling
 PERMISSIONS_FIXTURE=$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc
 RESULTS_FILE=$BENCH_DIR/last-run.txt
+# The tests' stand-in Keycloak realm (npm oidc-provider) and the client whose tokens the
+# get-profile scenario sends: persona "Doctor Who", realm role doctor-role.
+REALM_DIR=$REPO_DIR/auth-service/tests/support/oidc
+REALM_CLIENT=doctor-app
+REALM_CLIENT_SECRET=doctor-app-secret
+# The realm's access tokens live 300 s (auth-service allows 30 s of leeway): a fresh one is taken
+# for every wrk run, so one run may last at most this long.
+REALM_TOKEN_MAX_RUN_S=300
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -34,6 +43,45 @@ if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
     $SUDO apt-get install -y wrk curl
 fi
 command -v python3 >/dev/null || die "python3 is needed (ports, JSON); install the python3 package"
+
+duration_s() { # wrk's duration syntax (10, 10s, 2m, 1h) -> seconds; 0 when unrecognised
+    [[ $1 =~ ^([0-9]+)([smh]?)$ ]] || { echo 0; return; }
+    case ${BASH_REMATCH[2]} in
+        h) echo $((10#${BASH_REMATCH[1]} * 3600)) ;;
+        m) echo $((10#${BASH_REMATCH[1]} * 60)) ;;
+        *) echo $((10#${BASH_REMATCH[1]})) ;;
+    esac
+}
+
+# get-profile: node and npm, and the realm's packages (installed as the tests do: `npm ci` once,
+# serialised with the tests through their lock folder, then a marker file). Decided here so that a
+# failing npm ci stops the script before the long runs.
+GET_PROFILE_SKIPPED=
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    GET_PROFILE_SKIPPED="node or npm not found (apt-get install nodejs npm)"
+elif [ "$(duration_s "$DURATION")" -gt "$REALM_TOKEN_MAX_RUN_S" ]; then
+    GET_PROFILE_SKIPPED="DURATION=$DURATION outlives the realm's 300 s access tokens"
+fi
+if [ -n "$GET_PROFILE_SKIPPED" ]; then
+    printf '\n!!!!! get-profile SKIPPED: %s !!!!!\n\n' "$GET_PROFILE_SKIPPED" >&2
+elif [ ! -e "$REALM_DIR/node_modules/.auth-service-installed" ]; then
+    log "npm ci in ${REALM_DIR#"$REPO_DIR"/} (the stand-in Keycloak realm)"
+    waited=0
+    until mkdir "$REALM_DIR/.npm-ci.lock" 2>/dev/null; do
+        [ "$waited" -lt 600 ] || die "waited 10 minutes for $REALM_DIR/.npm-ci.lock (another npm ci?)"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    if [ ! -e "$REALM_DIR/node_modules/.auth-service-installed" ]; then
+        if (cd "$REALM_DIR" && npm ci --no-audit --no-fund --loglevel=error); then
+            : >"$REALM_DIR/node_modules/.auth-service-installed"
+        else
+            rmdir "$REALM_DIR/.npm-ci.lock"
+            die "npm ci in $REALM_DIR failed"
+        fi
+    fi
+    rmdir "$REALM_DIR/.npm-ci.lock"
+fi
 
 log "building release binaries"
 (cd "$REPO_DIR" && cargo build --release -p auth-service -p bench-ceiling)
@@ -189,7 +237,8 @@ PERMISSIONS_FILE=$WORK_DIR/permissions.jsonc
 if [ -f "$PERMISSIONS_FIXTURE" ]; then
     cp "$PERMISSIONS_FIXTURE" "$PERMISSIONS_FILE"
 else
-    printf '{"roles":{},"available-labels":[]}\n' >"$PERMISSIONS_FILE"
+    printf '{"roles":{"doctor-role":{"authorized-labels":["*"],"permissions":["view","download","share","send"]}},"available-labels":[]}\n' \
+        >"$PERMISSIONS_FILE"
 fi
 
 start_server auth-service "$AUTH_SERVICE_BIN" \
@@ -275,14 +324,94 @@ done
 AUTH_HWM_KIB=$(kib_field "$AUTH_PID" VmHWM)
 stop_server "$AUTH_PID"
 
+# --- get-profile: Keycloak access tokens -----------------------------------------------------
+# A second auth-service, ENABLE_KEYCLOAK=true, pointed at the tests' stand-in realm. Every request
+# carries a real RS256 access token issued by the realm; the realm keys must come from the cache.
+cpu_ms() { # cpu_ms PID -> user + system CPU time in ms
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%d", ($12 + $13) * 1000 / hz }' "/proc/$1/stat"
+}
+realm_stat() { # realm_stat jwks|discovery|token -> how many such requests the realm answered
+    curl -s "$REALM_URL/__test/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+realm_token() { # a fresh access token for REALM_CLIENT (client-credentials grant)
+    local answer
+    answer=$(curl -s -u "$REALM_CLIENT:$REALM_CLIENT_SECRET" -d grant_type=client_credentials \
+        "$REALM_URL/realms/orthanc/protocol/openid-connect/token") || die "realm: token request failed"
+    printf '%s' "$answer" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])' ||
+        die "realm: no access_token in $answer"
+}
+# profile_lua: takes a fresh token, checks that auth-service answers 200 with the user's profile
+# (named, with permissions: not the anonymous one), and writes get-profile.lua sending it.
+profile_lua() {
+    local token body answer
+    token=$(realm_token)
+    body='{"token-key":"Authorization","token-value":"Bearer '$token'","server-id":null}'
+    answer=$(check_first get-profile "$KC_URL/user/get-profile" POST "$body")
+    printf '%s' "$answer" | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+sys.exit(0 if p.get("name") not in (None, "", "Anonymous") and p.get("permissions") else 1)' ||
+        die "get-profile: the access token gave no user profile (anonymous?): $answer"
+    write_lua "$WORK_DIR/get-profile.lua" POST "$body"
+    PROFILE_ANSWER=$answer
+}
+
+if [ -z "$GET_PROFILE_SKIPPED" ]; then
+    mkdir -p "$WORK_DIR/realm"
+    (cd "$REALM_DIR" && exec env -i PATH="$PATH" HOME="$HOME" PORT=0 KEY_ID=bench-key node realm.mjs) \
+        >"$WORK_DIR/realm/out" 2>"$WORK_DIR/realm/log" &
+    REALM_PID=$!
+    STARTED_PIDS+=("$REALM_PID")
+    for _ in $(seq 300); do
+        [ -s "$WORK_DIR/realm/out" ] && break
+        kill -0 "$REALM_PID" 2>/dev/null || { cat "$WORK_DIR/realm/log" >&2; die "the realm exited at start"; }
+        sleep 0.1
+    done
+    REALM_PORT=$(head -1 "$WORK_DIR/realm/out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["port"])') ||
+        die "the realm did not print its port within 30 s"
+    REALM_URL=http://127.0.0.1:$REALM_PORT
+    log "realm up on $REALM_URL (pid $REALM_PID)"
+
+    start_server auth-service-keycloak "$AUTH_SERVICE_BIN" \
+        SECRET_KEY=bench-secret \
+        USERS='{"bench":"bench-pass"}' \
+        PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
+        PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE" \
+        ENABLE_KEYCLOAK=true \
+        KEYCLOAK_URI="$REALM_URL/realms/orthanc/" \
+        RUST_LOG=warn
+    KC_PID=$SERVER_PID
+    KC_URL=$SERVER_URL
+
+    profile_lua
+    log "get-profile answers: $PROFILE_ANSWER"
+    # Keys are cached from here on: count what the realm serves from now until the last run.
+    REALM_JWKS_BEFORE=$(realm_stat jwks)
+    REALM_DISCOVERY_BEFORE=$(realm_stat discovery)
+    REALM_CPU_BEFORE=$(cpu_ms "$REALM_PID")
+    log "warm-up (2 s, not reported)"
+    wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/get-profile.lua" "$KC_URL/user/get-profile" >/dev/null
+    for conns in $CONNECTIONS; do
+        profile_lua # a fresh token per run: they live 300 s
+        run_wrk get-profile "$conns" "$WORK_DIR/get-profile.lua" "$KC_URL/user/get-profile"
+    done
+    REALM_CPU_MS=$(($(cpu_ms "$REALM_PID") - REALM_CPU_BEFORE))
+    REALM_JWKS_LOAD=$(($(realm_stat jwks) - REALM_JWKS_BEFORE))
+    REALM_DISCOVERY_LOAD=$(($(realm_stat discovery) - REALM_DISCOVERY_BEFORE))
+    REALM_JWKS_TOTAL=$(realm_stat jwks)
+    stop_server "$KC_PID"
+    stop_server "$REALM_PID"
+fi
+
 # --- report ----------------------------------------------------------------------------------
 rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/rows"; }
 {
     printf '# auth-service bench: %s, nproc %s, commit %s, wrk -t%s -d%s\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" \
         "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$WRK_THREADS" "$DURATION"
-    printf '%-10s %5s %10s %8s %8s %8s %8s\n' scenario conns 'req/s' 'p50_ms' 'p99_ms' non2xx sock_err
-    awk '{ printf "%-10s %5s %10s %8s %8s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
+    printf '%-11s %5s %10s %8s %8s %8s %8s\n' scenario conns 'req/s' 'p50_ms' 'p99_ms' non2xx sock_err
+    awk '{ printf "%-11s %5s %10s %8s %8s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
+    [ -z "$GET_PROFILE_SKIPPED" ] || printf 'get-profile SKIPPED: %s\n' "$GET_PROFILE_SKIPPED"
     echo
     printf '%-42s %s\n' 'startup_ms auth-service' "$AUTH_STARTUP_MS"
     printf '%-42s %s\n' 'startup_ms ceiling' "$CEILING_STARTUP_MS"
@@ -294,8 +423,20 @@ rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/ro
         printf '%-42s %s\n' "validate/ceiling c$conns" \
             "$(awk -v a="$(rate validate "$conns")" -v b="$(rate ceiling "$conns")" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
     done
+    if [ -z "$GET_PROFILE_SKIPPED" ]; then
+        printf '%-42s %s\n' 'realm_jwks_calls get-profile (load)' "$REALM_JWKS_LOAD"
+        printf '%-42s %s\n' 'realm_discovery_calls get-profile (load)' "$REALM_DISCOVERY_LOAD"
+        printf '%-42s %s\n' 'realm_jwks_calls get-profile (whole)' "$REALM_JWKS_TOTAL"
+        printf '%-42s %s\n' 'realm_cpu_ms get-profile (load)' "$REALM_CPU_MS"
+    fi
 } >"$WORK_DIR/report"
 echo
 cat "$WORK_DIR/report"
 cp "$WORK_DIR/report" "$RESULTS_FILE"
 log "written to ${RESULTS_FILE#"$REPO_DIR"/}"
+[ -z "$GET_PROFILE_SKIPPED" ] || printf '\n!!!!! get-profile SKIPPED: %s !!!!!\n\n' "$GET_PROFILE_SKIPPED" >&2
+# Keys cached means the realm's JWKS is not fetched during the load at all (a key refetch happens
+# only for an unknown key id); anything beyond a couple of fetches means per-request fetching.
+if [ -z "$GET_PROFILE_SKIPPED" ] && [ $((REALM_JWKS_LOAD + REALM_DISCOVERY_LOAD)) -gt 2 ]; then
+    die "get-profile: the realm served $REALM_JWKS_LOAD JWKS and $REALM_DISCOVERY_LOAD discovery requests during the load: keys are not cached"
+fi

@@ -2,12 +2,17 @@
 //! issuer of this realm, audience `account`, `exp`/`nbf` with a small leeway. Keys are cached; an
 //! unknown `kid` triggers one refetch, at most once per refresh interval, so garbage tokens cannot
 //! make us hammer Keycloak, and tokens keep verifying while Keycloak is down.
+//!
+//! A token that verified is remembered (by its SHA-256) until its own `exp`, and only while the
+//! realm still publishes its key: OE2 sends the same access token on every request for its whole
+//! life, and an RS256 check costs ~140 µs of CPU here.
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::{get_json, Realm};
 use crate::share_token::fingerprint;
@@ -15,10 +20,16 @@ use crate::share_token::fingerprint;
 /// Clock difference tolerated between Keycloak and us.
 const LEEWAY_SECONDS: u64 = 30;
 
+/// At most this many verified tokens are remembered; past it, the expired ones are dropped, and if
+/// that is not enough, all of them (they verify again on their next use).
+const MAX_VERIFIED_TOKENS: usize = 10_000;
+
 /// What a profile is built from.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
+    /// Seconds since the epoch; required by the validation.
+    pub exp: u64,
     #[serde(default)]
     pub sub: Option<String>,
     #[serde(default)]
@@ -31,7 +42,7 @@ pub struct AccessClaims {
     pub groups: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct RealmAccess {
     #[serde(default)]
     pub roles: Vec<String>,
@@ -66,6 +77,8 @@ pub(super) struct RealmKeys {
     refresh_interval: Duration,
     cache: RwLock<KeyCache>,
     fetching: tokio::sync::Mutex<()>,
+    /// SHA-256 of a verified token → the key id it was signed with, and its claims.
+    verified: RwLock<HashMap<[u8; 32], (String, AccessClaims)>>,
 }
 
 impl RealmKeys {
@@ -79,10 +92,50 @@ impl RealmKeys {
                 last_fetch: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// A token verified before, not expired since (same leeway as the validation), whose key the
+    /// realm still publishes.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<AccessClaims> {
+        let verified = self.verified.read().ok()?;
+        let (kid, claims) = verified.get(digest)?;
+        let key_published = self.cache.read().ok()?.keys.contains_key(kid);
+        (key_published && Self::now() < claims.exp + LEEWAY_SECONDS).then(|| claims.clone())
+    }
+
+    fn remember(&self, digest: [u8; 32], kid: String, claims: &AccessClaims) {
+        let Ok(mut verified) = self.verified.write() else {
+            return;
+        };
+        if verified.len() >= MAX_VERIFIED_TOKENS {
+            let now = Self::now();
+            verified.retain(|_, (_, c)| now < c.exp + LEEWAY_SECONDS);
+            if verified.len() >= MAX_VERIFIED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, (kid, claims.clone()));
+    }
+
     pub(super) async fn verify(&self, token: &str) -> Option<AccessClaims> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.remembered(&digest) {
+            return Some(claims);
+        }
+        let (kid, claims) = self.verify_signature_and_claims(token).await?;
+        self.remember(digest, kid, &claims);
+        Some(claims)
+    }
+
+    async fn verify_signature_and_claims(&self, token: &str) -> Option<(String, AccessClaims)> {
         let refused = |reason: &str| {
             tracing::info!(token = %fingerprint(token), reason, "access token refused: anonymous profile");
             None
@@ -115,7 +168,7 @@ impl RealmKeys {
         if !iss_path.ends_with(&issuer_path) {
             return refused("issued by another realm");
         }
-        Some(claims)
+        Some((kid, claims))
     }
 
     fn lookup(&self, kid: &str) -> Option<(Arc<DecodingKey>, String)> {

@@ -6,6 +6,7 @@ mod helpers;
 mod keycloak_container;
 mod keycloak_double;
 mod meddream;
+mod no_500;
 mod plugin_replay;
 mod properties;
 mod realm;

@@ -97,3 +97,11 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
     }
     serde_json::from_value(value).map_err(|e| crate::api::json_error(&e))
 }
+
+/// A body read in place (borrowing its strings): for the hot routes.
+pub(crate) fn json_borrowed<'b, T: serde::Deserialize<'b>>(
+    req: &HttpRequest,
+    body: &'b [u8],
+) -> Result<T, Error> {
+    serde_json::from_slice(json_body(req, body)?).map_err(|e| crate::api::json_error(&e))
+}

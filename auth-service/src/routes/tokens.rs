@@ -2,10 +2,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
-use super::json_body;
+use super::{json_body, json_borrowed};
 use crate::api::{
-    json_error, CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode,
-    DecodeRequest, DecodeResponse, ResourceDto, ValidateRequest,
+    CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
+    DecodeResponse, ResourceDto, ValidateRequest,
 };
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
@@ -88,8 +88,7 @@ pub async fn validate(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let request: ValidateRequest =
-        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    let request: ValidateRequest = json_borrowed(&req, &body)?;
     // The header wins when it holds something; the body's token-value is the fallback.
     let header = req
         .headers()
@@ -112,8 +111,7 @@ pub async fn decode(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let request: DecodeRequest =
-        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    let request: DecodeRequest = json_borrowed(&req, &body)?;
     let token = request
         .token_value
         .as_deref()

@@ -109,6 +109,29 @@ async fn every_type_gets_the_link_of_its_root_configuration() {
     }
 }
 
+/// Tokens recorded from the Python service (golden `full/create/shape/id-unicode` and
+/// `full/create/stone-viewer-publication/two-studies`, secret `my-secret-key`).
+const PYTHON_UNICODE_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6InBhcnRhZ2UtXHUwMGU5dFx1MDBlOS1cdTY1ZTVcdTY3MmMiLCJyZXNvdXJjZXMiOlt7ImRpY29tX3VpZCI6IjEuMi44NDAuMTEzNjE5LjIuNTUuMy42MDQ2ODgxMTkuOTcxLjEiLCJvcnRoYW5jX2lkIjoiNmIxZjNlMmEtMGM1ZDdlODgtMWEyYjNjNGQtNWU2ZjdhOGItOWMwZDFlMmYiLCJ1cmwiOm51bGwsImxldmVsIjoic3R1ZHkifV0sInR5cGUiOiJkb3dubG9hZC1pbnN0YW50LWxpbmsiLCJleHBpcmF0aW9uX2RhdGUiOiIyMDk5LTEyLTMxVDIzOjU5OjU5KzAwOjAwIiwidmFsaWRpdHlfZHVyYXRpb24iOm51bGx9.4uARI3hl9p0OEIEi322aLFvhYHxGVX0U5Y43fv-iCes";
+const PYTHON_TWO_STUDIES_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6Im0tc3RvbmUtdmlld2VyLXB1YmxpY2F0aW9uLXR3by1zdHVkaWVzIiwicmVzb3VyY2VzIjpbeyJkaWNvbV91aWQiOiIxLjIuODQwLjExMzYxOS4yLjU1LjMuNjA0Njg4MTE5Ljk3MS4xIiwib3J0aGFuY19pZCI6IjZiMWYzZTJhLTBjNWQ3ZTg4LTFhMmIzYzRkLTVlNmY3YThiLTljMGQxZTJmIiwidXJsIjpudWxsLCJsZXZlbCI6InN0dWR5In0seyJkaWNvbV91aWQiOiIxLjIuODQwLjExMzYxOS4yLjU1LjMuNjA0Njg4MTE5Ljk3MS4yIiwib3J0aGFuY19pZCI6IjBkMWUyZjNhLTRiNWM2ZDdlLThmOWEwYjFjLTJkM2U0ZjVhLTZiN2M4ZDllIiwidXJsIjpudWxsLCJsZXZlbCI6InN0dWR5In1dLCJ0eXBlIjoic3RvbmUtdmlld2VyLXB1YmxpY2F0aW9uIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjA5OS0xMi0zMVQyMzo1OTo1OSswMDowMCIsInZhbGlkaXR5X2R1cmF0aW9uIjpudWxsfQ.snh_CC6qZWNLuPhkzAua9w-uRh5AxZtnWrxqG48MSwE";
+
+#[tokio::test]
+async fn the_same_request_gives_the_very_token_string_the_python_service_gave() {
+    let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/")]).await;
+    let unicode = json!({"id": "partage-été-日本", "resources": [{"dicom-uid": U1, "orthanc-id": O1, "level": "study"}],
+                         "type": "download-instant-link", "expiration-date": "2099-12-31T23:59:59Z"});
+    assert_eq!(
+        app.token("download-instant-link", &unicode).await,
+        PYTHON_UNICODE_TOKEN
+    );
+    let two = json!({"id": "m-stone-viewer-publication-two-studies",
+                     "resources": [{"dicom-uid": U1, "orthanc-id": O1, "level": "study"}, {"dicom-uid": U2, "orthanc-id": O2, "level": "study"}],
+                     "type": "stone-viewer-publication", "expiration-date": "2099-12-31T23:59:59Z"});
+    assert_eq!(
+        app.token("stone-viewer-publication", &two).await,
+        PYTHON_TWO_STUDIES_TOKEN
+    );
+}
+
 #[tokio::test]
 async fn same_request_same_date_same_secret_gives_the_python_token() {
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/")]).await;

@@ -187,5 +187,4 @@ async fn expiry_is_judged_in_utc_whatever_the_host_time_zone() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(granted["granted"], true);
-    // And with a validity-duration, the echoed date is now + duration in UTC.
 }

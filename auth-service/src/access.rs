@@ -1,10 +1,13 @@
 //! The one access decision for a share token and a resource. The plugin's `POST /tokens/validate`
 //! and the nginx gate both ask it, so a rule (expiry, server id, revocation, resource match) is
 //! written once and every caller denies for the same reasons.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
-use crate::domain::ShareToken;
+use crate::domain::{ShareId, ShareToken};
 use crate::share_token::{fingerprint, ShareTokenCodec};
+use crate::shares::{KnownShares, Standing};
 
 /// Why access was refused. The word of [`Denial::reason`] is what the gate sends nginx in
 /// `X-Auth-Reason` and what the landing page renders from `?reason=`.
@@ -18,6 +21,10 @@ pub enum Denial {
     Expired,
     /// A good token for other resources, or another server id.
     Forbidden,
+    /// A share revoked in the registry.
+    Revoked,
+    /// A share opened past its use limit.
+    UsedUp,
 }
 
 impl Denial {
@@ -27,6 +34,8 @@ impl Denial {
             Denial::Invalid => "invalid",
             Denial::Expired => "expired",
             Denial::Forbidden => "forbidden",
+            Denial::Revoked => "revoked",
+            Denial::UsedUp => "used-up",
         }
     }
 }
@@ -43,11 +52,46 @@ pub struct Target<'a> {
 pub struct AccessPolicy {
     codec: ShareTokenCodec,
     server_id: Option<String>,
+    /// The registry's in-memory view: revoked and used-up shares, and which shares exist.
+    known: Arc<KnownShares>,
+    /// REQUIRE_REGISTERED_TOKENS: a token the registry does not hold is refused as invalid.
+    require_registered: bool,
 }
 
 impl AccessPolicy {
-    pub fn new(codec: ShareTokenCodec, server_id: Option<String>) -> Self {
-        AccessPolicy { codec, server_id }
+    pub fn new(
+        codec: ShareTokenCodec,
+        server_id: Option<String>,
+        known: Arc<KnownShares>,
+        require_registered: bool,
+    ) -> Self {
+        AccessPolicy {
+            codec,
+            server_id,
+            known,
+            require_registered,
+        }
+    }
+
+    /// What the registry says of a token (signature already checked): its id, or why it is
+    /// refused whatever it asks for.
+    pub fn registered(&self, token: &str) -> Result<ShareId, Denial> {
+        let id = ShareId::of_token(token);
+        match self.known.standing(&id) {
+            Standing::Revoked => Err(Denial::Revoked),
+            Standing::UsedUp => Err(Denial::UsedUp),
+            Standing::Unknown if self.require_registered => Err(Denial::Invalid),
+            Standing::Unknown | Standing::Active => Ok(id),
+        }
+    }
+
+    /// A landing-page open of a share: counts one use, refused once past the share's limit.
+    pub fn open(&self, id: &ShareId, now: DateTime<Utc>) -> Result<(), Denial> {
+        match self.known.open(id, now.timestamp_millis()) {
+            Standing::Revoked => Err(Denial::Revoked),
+            Standing::UsedUp => Err(Denial::UsedUp),
+            Standing::Unknown | Standing::Active => Ok(()),
+        }
     }
 
     pub fn codec(&self) -> &ShareTokenCodec {
@@ -81,6 +125,7 @@ impl AccessPolicy {
         now: DateTime<Utc>,
     ) -> Result<ShareToken, Denial> {
         let share = self.codec.decode(token).map_err(|_| Denial::Invalid)?;
+        let id = self.registered(token)?;
         if share.is_expired(now) {
             return Err(Denial::Expired);
         }
@@ -92,6 +137,7 @@ impl AccessPolicy {
         if !share.grants(target.dicom_uid, target.orthanc_id) {
             return Err(Denial::Forbidden);
         }
+        self.known.note_use(&id, now.timestamp_millis());
         Ok(share)
     }
 }
@@ -105,9 +151,19 @@ mod tests {
     use crate::domain::{ExpirationDate, Level, Resource, TokenType};
 
     fn policy(server_id: Option<&str>) -> AccessPolicy {
+        policy_with(server_id, Arc::new(KnownShares::new()), false)
+    }
+
+    fn policy_with(
+        server_id: Option<&str>,
+        known: Arc<KnownShares>,
+        require_registered: bool,
+    ) -> AccessPolicy {
         AccessPolicy::new(
             ShareTokenCodec::new(&SecretString::from("access-secret")),
             server_id.map(str::to_owned),
+            known,
+            require_registered,
         )
     }
 
@@ -171,5 +227,40 @@ mod tests {
         assert_eq!(p.decide(Some(&good), &target, now), Err(Denial::Forbidden));
         target.server_id = Some("srv");
         assert!(p.decide(Some(&good), &target, now).is_ok());
+    }
+
+    #[test]
+    fn revoked_used_up_and_unregistered_shares_are_refused() {
+        let now = Utc::now();
+        let known = Arc::new(KnownShares::new());
+        let p = policy_with(None, known.clone(), false);
+        let study = Target {
+            dicom_uid: Some("1.2"),
+            ..Target::default()
+        };
+        let good = token(&p, None);
+        let id = ShareId::of_token(&good);
+        assert!(
+            p.decide(Some(&good), &study, now).is_ok(),
+            "unknown shares still validate"
+        );
+        known.insert(crate::shares::KnownShare {
+            id,
+            max_uses: Some(1),
+            uses: 0,
+            revoked: false,
+        });
+        assert_eq!(p.open(&id, now), Ok(()));
+        assert!(p.decide(Some(&good), &study, now).is_ok());
+        assert_eq!(p.open(&id, now), Err(Denial::UsedUp));
+        assert_eq!(p.decide(Some(&good), &study, now), Err(Denial::UsedUp));
+        known.revoke(&id);
+        assert_eq!(p.decide(Some(&good), &study, now), Err(Denial::Revoked));
+        assert_eq!(Denial::UsedUp.reason(), "used-up");
+        let strict = policy_with(None, Arc::new(KnownShares::new()), true);
+        assert_eq!(
+            strict.decide(Some(&good), &study, now),
+            Err(Denial::Invalid)
+        );
     }
 }

@@ -45,6 +45,8 @@ pub struct CreateTokenRequest {
     pub validity_duration: Option<i64>,
     /// A validity-duration so large it can only be the plugin's uninitialised number; ignored.
     pub absurd_validity_duration: bool,
+    /// `max-uses`: landing-page opens allowed (ours; the share registry enforces it).
+    pub max_uses: Option<u64>,
 }
 
 impl CreateTokenRequest {
@@ -102,7 +104,19 @@ impl CreateTokenRequest {
         if absurd_validity_duration {
             validity_duration = None;
         }
+        let max_uses = match field(&obj, "max-uses", "max_uses") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                integer(v)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        Error::invalid_body("max-uses: must be a whole number of at least 1")
+                    })?,
+            ),
+        };
         Ok(CreateTokenRequest {
+            max_uses,
             id,
             resources,
             token_type,
@@ -221,6 +235,9 @@ pub struct CreateTokenEcho {
     pub expiration_date: Option<String>,
     #[serde(rename = "validity-duration")]
     pub validity_duration: Option<i64>,
+    /// Only when asked for: answers to the plugin stay those of the Python service.
+    #[serde(rename = "max-uses", default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -287,11 +304,13 @@ pub struct DecodeResponse {
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum DecodeErrorCode {
     Expired,
     Invalid,
     Unknown,
+    Revoked,
+    UsedUp,
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {

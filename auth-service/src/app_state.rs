@@ -1,4 +1,6 @@
 //! What every handler shares, built once at start from the settings.
+use std::sync::Arc;
+
 use anyhow::Context;
 use meddream_bridge::{MeddreamClient, MeddreamError};
 
@@ -7,6 +9,7 @@ use crate::domain::{Level, Resource};
 use crate::error::Error;
 use crate::settings::Settings;
 use crate::share_token::ShareTokenCodec;
+use crate::shares::ShareRegistry;
 use crate::viewer_links::ViewerLinks;
 
 pub struct AppState {
@@ -15,10 +18,11 @@ pub struct AppState {
     pub links: ViewerLinks,
     /// Present when MEDDREAM_TOKEN_SERVICE_URL is set.
     pub meddream: Option<MeddreamClient>,
+    pub shares: Arc<ShareRegistry>,
 }
 
 impl AppState {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: &Settings, shares: Arc<ShareRegistry>) -> anyhow::Result<Self> {
         let meddream = match &settings.meddream {
             None => None,
             Some(m) => Some(
@@ -30,9 +34,12 @@ impl AppState {
             access: AccessPolicy::new(
                 ShareTokenCodec::new(&settings.secret_key),
                 settings.server_id.clone(),
+                shares.known().clone(),
+                shares.require_registered(),
             ),
             links: ViewerLinks::new(settings),
             meddream,
+            shares,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod roles;
 pub mod routes;
 pub mod settings;
 pub mod share_token;
+pub mod shares;
 pub mod startup;
 pub mod telemetry;
 pub mod user_profiles;

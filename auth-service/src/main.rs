@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("auth-service: configuration error: {e}");
         std::process::exit(2);
     });
-    let app = Application::build(settings)?;
+    let app = Application::build(settings).await?;
     if let Some(banner) = banner {
         println!("{}", banner.text(app.port()));
     }

@@ -105,6 +105,25 @@ pub struct Settings {
     pub keycloak: Option<KeycloakSettings>,
     pub emails: Option<EmailSettings>,
     pub database_url: Option<String>,
+    /// Where local state lives (the default SQLite registry); `DATA_DIR`, default `data`.
+    pub data_dir: PathBuf,
+    /// `REQUIRE_REGISTERED_TOKENS`: refuse share tokens the registry does not hold.
+    pub require_registered_tokens: bool,
+    /// `SHARES_RETENTION_DAYS`: expired shares are purged from the registry after this.
+    pub shares_retention_days: u32,
+}
+
+impl Settings {
+    /// `DATABASE_URL`, or a SQLite file in the data folder.
+    pub fn registry_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("auth-service.sqlite").display()
+            ),
+        }
+    }
 }
 
 /// Raw values: the environment overlaid with the secrets directory.
@@ -182,6 +201,9 @@ const KNOWN_NAMES: &[&str] = &[
     "EMAILS_SMTP_SERVER_CA_FILE",
     "BIND_ADDRESS",
     "DATABASE_URL",
+    "DATA_DIR",
+    "REQUIRE_REGISTERED_TOKENS",
+    "SHARES_RETENTION_DAYS",
 ];
 
 impl Settings {
@@ -271,6 +293,21 @@ impl Settings {
             keycloak,
             emails,
             database_url: src.get("DATABASE_URL").map(str::to_owned),
+            data_dir: PathBuf::from(src.get("DATA_DIR").unwrap_or("data")),
+            require_registered_tokens: flag(src, "REQUIRE_REGISTERED_TOKENS")?,
+            shares_retention_days: match src.get("SHARES_RETENTION_DAYS") {
+                None => 90,
+                Some(text) => text
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .ok_or_else(|| {
+                        invalid(
+                            "SHARES_RETENTION_DAYS",
+                            "must be a number of days, 1 to 36500",
+                        )
+                    })?,
+            },
         })
     }
 }

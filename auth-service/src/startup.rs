@@ -1,5 +1,6 @@
 //! Builds the HTTP server from the settings: binds its own listener so tests can use port 0.
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -10,6 +11,7 @@ use crate::app_state::AppState;
 use crate::basic_auth::BasicCredentials;
 use crate::emails::Emails;
 use crate::settings::Settings;
+use crate::shares::ShareRegistry;
 use crate::user_profiles::UserProfiles;
 use crate::{routes, telemetry};
 
@@ -19,10 +21,13 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
+    shares: Arc<ShareRegistry>,
 }
 
 impl Application {
-    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+    /// Async for the database: its migrations run and the share registry loads before the
+    /// service listens.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&settings.bind_address).with_context(|| {
             format!("Failed to listen on BIND_ADDRESS {}", settings.bind_address)
         })?;
@@ -30,7 +35,14 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?
             .port();
-        let state = web::Data::new(AppState::new(&settings)?);
+        let shares = ShareRegistry::open(
+            &settings.registry_url(),
+            settings.require_registered_tokens,
+            settings.shares_retention_days,
+        )
+        .await?;
+        shares.start().await?;
+        let state = web::Data::new(AppState::new(&settings, shares.clone())?);
         let credentials = web::Data::new(BasicCredentials::new(&settings.users));
         let profiles = web::Data::new(UserProfiles::load(&settings)?);
         let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
@@ -47,14 +59,22 @@ impl Application {
         .listen(listener)
         .context("Failed to start the HTTP server")?
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            shares,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until a stop signal, then writes the use counts still pending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.shares.flush_before_exit(3).await;
+        self.shares.store().close().await;
+        served
     }
 }

@@ -4,6 +4,7 @@ mod level;
 mod permission;
 mod resource;
 mod share;
+mod share_id;
 mod token_type;
 
 pub use expiration::{DateStyle, ExpirationDate, ExpirationParseError, MAX_VALIDITY_SECONDS};
@@ -11,4 +12,5 @@ pub use level::Level;
 pub use permission::Permission;
 pub use resource::Resource;
 pub use share::ShareToken;
+pub use share_id::ShareId;
 pub use token_type::TokenType;

@@ -3,6 +3,7 @@ mod emails;
 mod fallback;
 mod health;
 mod roles;
+mod shares;
 mod tokens;
 mod user;
 
@@ -31,6 +32,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/tokens/{token_type}")
             .put(tokens::create)
             .default_service(fallback::allow("PUT")),
+    )
+    .service(
+        web::resource("/shares")
+            .get(shares::list)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/shares/revoke")
+            .post(shares::revoke_resource)
+            .default_service(fallback::allow("POST")),
+    )
+    .service(
+        web::resource("/shares/{id}")
+            .get(shares::get)
+            .delete(shares::revoke)
+            .default_service(fallback::allow("GET, DELETE")),
     )
     .service(
         web::resource("/user/get-profile")

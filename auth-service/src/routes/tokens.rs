@@ -3,6 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
 use super::{json_body, json_borrowed};
+use crate::access::Denial;
 use crate::access::Target;
 use crate::api::{
     CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
@@ -10,9 +11,10 @@ use crate::api::{
 };
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
-use crate::domain::{ExpirationDate, ShareToken, TokenType};
+use crate::domain::{ExpirationDate, ShareId, ShareToken, TokenType};
 use crate::error::{Error, Result};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
+use crate::shares::ShareRecord;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
@@ -67,6 +69,16 @@ pub async fn create(
             .links
             .share_url(token_type, &share.resources, &token)
             .map_err(|e| e.into_error(token_type))?;
+        record(
+            &state,
+            &caller,
+            &share,
+            token_type,
+            &token,
+            url.as_deref(),
+            request.max_uses,
+        )
+        .await?;
         (token, url)
     };
     tracing::info!(user = %caller.user, r#type = %token_type, token = %fingerprint(&token), resources = share.resources.len(), "share token created");
@@ -77,10 +89,55 @@ pub async fn create(
             token_type,
             expiration_date: share.expiration_date.map(|d| d.to_echo()),
             validity_duration: share.validity_duration,
+            max_uses: request.max_uses,
         },
         token,
         url,
     }))
+}
+
+/// Puts a new share in the registry (MedDream instant links are MedDream's tokens, not ours).
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    share: &ShareToken,
+    token_type: TokenType,
+    token: &str,
+    url: Option<&str>,
+    max_uses: Option<u64>,
+) -> Result<()> {
+    // The same request gives the same token: one revoked or used up must not be handed out again.
+    if let Err(denial) = state.access.registered(token) {
+        if matches!(denial, Denial::Revoked | Denial::UsedUp) {
+            return Err(Error::bad_request(
+                "share revoked",
+                "an identical share was revoked or used up: change its id or expiration to create a new one",
+            ));
+        }
+    }
+    let record = ShareRecord {
+        id: ShareId::of_token(token),
+        token_type,
+        resources: share.resources.iter().map(ResourceDto::from).collect(),
+        url: url.map(|u| u.replace(token, "")),
+        created_at: state.shares.stamp(),
+        created_by: caller.user.to_string(),
+        expires_at: share
+            .expiration_date
+            .map(|d| d.instant().timestamp_millis()),
+        max_uses,
+        use_count: 0,
+        last_used_at: None,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    state.shares.created(record).await.map_err(|e| {
+        tracing::warn!(error = %e.0, "share refused: REQUIRE_REGISTERED_TOKENS is set and the registry is unavailable");
+        Error::Unavailable {
+            error: "share registry unavailable",
+            detail: Some("the share could not be recorded; try again later".into()),
+        }
+    })
 }
 
 pub async fn validate(
@@ -147,7 +204,12 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
     };
     // An old token without type: the Python service reports its type as "invalid".
     let type_name = share.token_type.map_or("invalid", TokenType::as_str);
-    if share.is_expired(Utc::now()) {
+    let now = Utc::now();
+    let id = match state.access.registered(token) {
+        Ok(id) => id,
+        Err(denial) => return Ok(refused(Some(type_name), denial_code(denial))),
+    };
+    if share.is_expired(now) {
         return Ok(refused(Some(type_name), DecodeErrorCode::Expired));
     }
     let redirect = match share.token_type {
@@ -162,6 +224,11 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
             .flatten(),
         _ => None,
     };
+    if redirect.is_some() {
+        if let Err(denial) = state.access.open(&id, now) {
+            return Ok(refused(Some(type_name), denial_code(denial)));
+        }
+    }
     Ok(match redirect {
         Some(url) => DecodeResponse {
             token_type: Some(type_name.to_owned()),
@@ -171,4 +238,13 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         },
         None => refused(Some(type_name), DecodeErrorCode::Unknown),
     })
+}
+
+fn denial_code(denial: Denial) -> DecodeErrorCode {
+    match denial {
+        Denial::Revoked => DecodeErrorCode::Revoked,
+        Denial::UsedUp => DecodeErrorCode::UsedUp,
+        Denial::Expired => DecodeErrorCode::Expired,
+        Denial::Missing | Denial::Invalid | Denial::Forbidden => DecodeErrorCode::Invalid,
+    }
 }

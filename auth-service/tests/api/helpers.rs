@@ -17,6 +17,8 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
+    /// The data folder (the SQLite share registry), removed with the app.
+    pub _data_dir: Option<tempfile::TempDir>,
 }
 
 /// Starts the app with `SECRET_KEY`, `USERS` and a loopback port preset; `env` adds or overrides.
@@ -36,9 +38,16 @@ pub async fn spawn_app_with_secrets(env: &[(&str, &str)], secrets_dir: &Path) ->
     for (k, v) in env {
         vars.insert((*k).into(), (*v).into());
     }
+    let data_dir = if vars.contains_key("DATA_DIR") {
+        None
+    } else {
+        let dir = tempfile::tempdir().expect("data dir");
+        vars.insert("DATA_DIR".into(), dir.path().display().to_string());
+        Some(dir)
+    };
     let settings =
         Settings::from_source(&Source::new(vars, secrets_dir)).expect("test settings are valid");
-    let app = Application::build(settings).expect("app builds");
+    let app = Application::build(settings).await.expect("app builds");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -48,6 +57,7 @@ pub async fn spawn_app_with_secrets(env: &[(&str, &str)], secrets_dir: &Path) ->
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        _data_dir: data_dir,
     }
 }
 

@@ -13,7 +13,12 @@ fn codec() -> ShareTokenCodec {
 }
 
 fn policy() -> AccessPolicy {
-    AccessPolicy::new(codec(), None)
+    AccessPolicy::new(
+        codec(),
+        None,
+        std::sync::Arc::new(auth_service::shares::KnownShares::new()),
+        false,
+    )
 }
 
 fn level() -> impl Strategy<Value = Level> {

@@ -129,7 +129,7 @@ async fn a_missing_anonymous_profile_file_means_no_permissions() {
     );
 }
 
-fn build(files: &Files, extra: &[(&str, &str)]) -> Result<Application, String> {
+async fn build(files: &Files, extra: &[(&str, &str)]) -> Result<Application, String> {
     let mut vars: std::collections::HashMap<String, String> = [
         ("SECRET_KEY", "k"),
         ("USERS", r#"{"u": "p"}"#),
@@ -140,42 +140,49 @@ fn build(files: &Files, extra: &[(&str, &str)]) -> Result<Application, String> {
     .collect();
     vars.insert("PERMISSIONS_FILE_PATH".into(), files.roles());
     vars.insert("ANONYMOUS_PROFILE_FILE_PATH".into(), files.anonymous());
+    vars.insert(
+        "DATA_DIR".into(),
+        files.dir.path().join("data").display().to_string(),
+    );
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
     let settings = Settings::from_source(&Source::new(vars, std::path::Path::new("/nonexistent")))
         .expect("settings");
-    Application::build(settings).map_err(|e| format!("{e:#}"))
+    Application::build(settings)
+        .await
+        .map_err(|e| format!("{e:#}"))
 }
 
 #[tokio::test]
 async fn a_roles_or_profile_file_that_does_not_parse_stops_the_start_with_its_path() {
     let files = Files::new();
-    assert!(build(&files, &[]).is_ok());
+    assert!(build(&files, &[]).await.is_ok());
     std::fs::write(
         files.roles(),
         r#"{"roles": {"a": {"permissions": ["fly"]}}}"#,
     )
     .expect("write");
-    let e = build(&files, &[]).err().unwrap_or_default();
+    let e = build(&files, &[]).await.err().unwrap_or_default();
     assert!(
         e.contains(&files.roles()) && e.contains("unknown permission \"fly\""),
         "{e}"
     );
     std::fs::write(files.roles(), "{\"roles\": {} // unterminated").expect("write");
-    let e = build(&files, &[]).err().unwrap_or_default();
+    let e = build(&files, &[]).await.err().unwrap_or_default();
     assert!(e.contains(&files.roles()) && e.contains("line 1"), "{e}");
     let e = build(
         &files,
         &[("PERMISSIONS_FILE_PATH", "/nonexistent/roles.json")],
     )
+    .await
     .err()
     .unwrap_or_default();
     assert!(e.contains("/nonexistent/roles.json"), "{e}");
 
     let files = Files::new();
     std::fs::write(files.anonymous(), r#"{"name": "Anonymous"}"#).expect("write");
-    let e = build(&files, &[]).err().unwrap_or_default();
+    let e = build(&files, &[]).await.err().unwrap_or_default();
     assert!(
         e.contains(&files.anonymous()) && e.contains("validity"),
         "{e}"

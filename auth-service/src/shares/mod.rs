@@ -1,0 +1,11 @@
+//! The share registry: every share created here is recorded (SQLite, or PostgreSQL for several
+//! replicas), so it can be listed, revoked, limited in uses and purged after it expired.
+mod known;
+mod record;
+mod registry;
+mod store;
+
+pub use known::{KnownShare, KnownShares, Standing, UseDelta};
+pub use record::{Cursor, ShareFilter, SharePage, ShareRecord, ShareState, ShareView};
+pub use registry::{SettingFollower, ShareRegistry, Unavailable, FLUSH_INTERVAL, POLL_INTERVAL};
+pub use store::{Change, ShareStore};

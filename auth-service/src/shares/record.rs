@@ -1,0 +1,176 @@
+//! A recorded share as the registry holds it and as `GET /shares` shows it.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ResourceDto;
+use crate::domain::{ShareId, TokenType};
+
+/// One row of the registry. Times are Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareRecord {
+    pub id: ShareId,
+    pub token_type: TokenType,
+    pub resources: Vec<ResourceDto>,
+    /// The link handed out, with the token taken out of it.
+    pub url: Option<String>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<u64>,
+    pub use_count: u64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+/// Where a share stands, as listed and filtered. One state each, in this order of precedence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShareState {
+    Active,
+    Expired,
+    Revoked,
+    UsedUp,
+}
+
+impl ShareState {
+    pub fn parse(text: &str) -> Option<ShareState> {
+        match text {
+            "active" => Some(ShareState::Active),
+            "expired" => Some(ShareState::Expired),
+            "revoked" => Some(ShareState::Revoked),
+            "used-up" => Some(ShareState::UsedUp),
+            _ => None,
+        }
+    }
+}
+
+impl ShareRecord {
+    pub fn state(&self, now_ms: i64) -> ShareState {
+        if self.revoked_at.is_some() {
+            ShareState::Revoked
+        } else if self.max_uses.is_some_and(|m| self.use_count > m) {
+            ShareState::UsedUp
+        } else if self.expires_at.is_some_and(|e| e <= now_ms) {
+            ShareState::Expired
+        } else {
+            ShareState::Active
+        }
+    }
+
+    pub fn view(&self, now_ms: i64) -> ShareView {
+        ShareView {
+            id: self.id.to_string(),
+            token_type: self.token_type,
+            resources: self.resources.clone(),
+            url: self.url.clone(),
+            created_at: time(self.created_at),
+            created_by: self.created_by.clone(),
+            expiration_date: self.expires_at.and_then(time),
+            max_uses: self.max_uses,
+            use_count: self.use_count,
+            last_used_at: self.last_used_at.and_then(time),
+            revoked_at: self.revoked_at.and_then(time),
+            revoked_by: self.revoked_by.clone(),
+            state: self.state(now_ms),
+        }
+    }
+}
+
+fn time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+/// `GET /shares/{id}` and each item of `GET /shares`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    pub resources: Vec<ResourceDto>,
+    pub url: Option<String>,
+    #[serde(rename = "created-at")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(rename = "created-by")]
+    pub created_by: String,
+    #[serde(rename = "expiration-date")]
+    pub expiration_date: Option<DateTime<Utc>>,
+    #[serde(rename = "max-uses")]
+    pub max_uses: Option<u64>,
+    #[serde(rename = "use-count")]
+    pub use_count: u64,
+    #[serde(rename = "last-used-at")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(rename = "revoked-at")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(rename = "revoked-by")]
+    pub revoked_by: Option<String>,
+    pub state: ShareState,
+}
+
+/// `GET /shares` answer: newest first; `next-cursor` fetches the following page.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SharePage {
+    pub shares: Vec<ShareView>,
+    #[serde(rename = "next-cursor")]
+    pub next_cursor: Option<String>,
+}
+
+/// Where a page starts: strictly older than this share in (created-at, id) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn after(record: &ShareRecord) -> Cursor {
+        Cursor {
+            created_at: record.created_at,
+            id: record.id.to_string(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Cursor> {
+        let (ms, id) = text.split_once('_')?;
+        let id = ShareId::parse(id)?;
+        Some(Cursor {
+            created_at: ms.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.created_at, self.id)
+    }
+}
+
+/// `GET /shares` query, checked.
+#[derive(Clone, Debug, Default)]
+pub struct ShareFilter {
+    /// A DICOM UID or an Orthanc id of any of the share's resources.
+    pub resource: Option<String>,
+    pub token_type: Option<TokenType>,
+    pub state: Option<ShareState>,
+    pub created_by: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_text_round_trips_and_refuses_garbage() {
+        let c = Cursor {
+            created_at: 1_700_000_000_123,
+            id: ShareId::of_token("x").to_string(),
+        };
+        assert_eq!(Cursor::parse(&c.to_string()), Some(c));
+        assert_eq!(Cursor::parse("12_nothex"), None);
+        assert_eq!(Cursor::parse("abc"), None);
+    }
+}

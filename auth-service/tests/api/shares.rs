@@ -1,0 +1,539 @@
+//! The share registry, end to end over HTTP. Every test runs twice: on SQLite and on a real
+//! PostgreSQL server (see `on_both!`).
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use auth_service::domain::ShareId;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{basic, spawn_app, TestApp, USER};
+use crate::postgres_server::PostgresServer;
+
+const U1: &str = "1.2.840.1";
+const U2: &str = "1.2.840.2";
+const LANDING: &str = "https://pacs.example.test/landing/";
+
+/// Where the tests' databases live: SQLite files in a temp dir, or databases of one PostgreSQL.
+pub struct Db {
+    pg: Option<PostgresServer>,
+    dir: tempfile::TempDir,
+    next: AtomicU32,
+}
+
+impl Db {
+    pub async fn sqlite() -> Db {
+        Db {
+            pg: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+            next: AtomicU32::new(0),
+        }
+    }
+
+    pub async fn postgres(test: &str) -> Option<Db> {
+        Some(Db {
+            pg: Some(PostgresServer::start(test).await?),
+            dir: tempfile::tempdir().expect("temp dir"),
+            next: AtomicU32::new(0),
+        })
+    }
+
+    /// A new, empty database.
+    pub async fn fresh(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        match &self.pg {
+            Some(pg) => pg.database(&format!("registry_{n}")).await,
+            None => format!(
+                "sqlite://{}",
+                self.dir
+                    .path()
+                    .join(format!("registry-{n}.sqlite"))
+                    .display()
+            ),
+        }
+    }
+
+    pub fn server(&mut self) -> Option<&mut PostgresServer> {
+        self.pg.as_mut()
+    }
+
+    /// An app on the database `url`, with links configured and `env` added.
+    pub async fn app(&self, url: &str, env: &[(&str, &str)]) -> TestApp {
+        let mut vars = vec![
+            ("DATABASE_URL", url),
+            ("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/"),
+            ("PUBLIC_LANDING_ROOT", LANDING),
+            ("USERS", r#"{"share-user": "change-me", "oe2": "other-pw"}"#),
+        ];
+        vars.extend_from_slice(env);
+        spawn_app(&vars).await
+    }
+
+    /// An app on a database of its own.
+    pub async fn lone_app(&self, env: &[(&str, &str)]) -> TestApp {
+        let url = self.fresh().await;
+        self.app(&url, env).await
+    }
+}
+
+/// Runs each listed `async fn(Db)` as a test on SQLite and as one on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Db::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::Db::postgres(stringify!($name)).await {
+                        super::$name(db).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_created_share_is_recorded_without_its_token,
+    a_revoked_share_is_refused_and_revoking_again_changes_nothing,
+    every_share_of_a_resource_is_revoked_at_once,
+    the_list_filters_and_pages_newest_first,
+    a_share_with_a_use_limit_is_used_up_past_it,
+    uses_are_written_in_batches,
+    registration_can_be_required,
+    expired_shares_are_purged_after_the_retention,
+    a_restarted_service_still_refuses_what_was_revoked,
+    a_revocation_on_one_replica_reaches_the_other,
+);
+
+pub fn study(uid: &str) -> Value {
+    json!({"dicom-uid": uid, "orthanc-id": format!("o-{uid}"), "level": "study"})
+}
+
+pub fn ask(uid: &str) -> Value {
+    json!({"dicom-uid": uid, "level": "study", "method": "get"})
+}
+
+/// Creates a publication; each gets its own `id` (identical requests give identical tokens).
+pub async fn publish(app: &TestApp, resources: Value, extra: Value) -> (String, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut body = json!({"id": format!("share-{n}"), "resources": resources});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let token = app.token("stone-viewer-publication", &body).await;
+    let id = ShareId::of_token(&token).to_string();
+    (token, id)
+}
+
+pub async fn share(app: &TestApp, id: &str) -> (u16, Value) {
+    app.send(Method::GET, &format!("/shares/{id}"), &json!(null))
+        .await
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    app.send(Method::GET, path, &json!(null)).await
+}
+
+/// Waits (polling, up to `limit`) until `check` holds; panics with `what` otherwise.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn a_created_share_is_recorded_without_its_token(db: Db) {
+    let app = db.lone_app(&[]).await;
+    let (token, id) = publish(
+        &app,
+        json!([study(U1)]),
+        json!({"validity-duration": 3600, "max-uses": 3}),
+    )
+    .await;
+    let (status, s) = share(&app, &id).await;
+    assert_eq!(status, 200, "{s}");
+    assert!(!s.to_string().contains(&token), "the token is stored: {s}");
+    assert_eq!(s["id"], id);
+    assert_eq!(s["type"], "stone-viewer-publication");
+    assert_eq!(s["resources"][0]["dicom-uid"], U1);
+    assert_eq!(s["url"], format!("{LANDING}?token="));
+    assert_eq!(s["created-by"], USER);
+    assert_eq!(s["max-uses"], 3);
+    assert_eq!(s["use-count"], 0);
+    assert_eq!(s["state"], "active");
+    assert_eq!(s["revoked-at"], Value::Null);
+    assert!(
+        s["expiration-date"].is_string() && s["created-at"].is_string(),
+        "{s}"
+    );
+    let other = ShareId::of_token("not a token").to_string();
+    assert_eq!(share(&app, &other).await.0, 404);
+    let (status, body) = share(&app, "not-an-id").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown share"))
+    );
+    let res = app
+        .client
+        .get(app.url(&format!("/shares/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // The plugin's answer is unchanged when it did not ask for a limit.
+    let (_, answer) = app
+        .create(
+            "stone-viewer-publication",
+            &json!({"resources": [study(U1)]}),
+        )
+        .await;
+    assert!(answer["request"].get("max-uses").is_none(), "{answer}");
+    let (status, _) = app
+        .create(
+            "stone-viewer-publication",
+            &json!({"resources": [study(U1)], "max-uses": 0}),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+async fn a_revoked_share_is_refused_and_revoking_again_changes_nothing(db: Db) {
+    let app = db.lone_app(&[]).await;
+    let token = app
+        .token(
+            "stone-viewer-publication",
+            &json!({"id": "same-request", "resources": [study(U1)]}),
+        )
+        .await;
+    let id = ShareId::of_token(&token).to_string();
+    assert!(app.granted(&token, &ask(U1)).await);
+    let (status, first) = app
+        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["state"].as_str(), first["revoked-by"].as_str()),
+        (Some("revoked"), Some(USER))
+    );
+    assert!(!app.granted(&token, &ask(U1)).await);
+    let d = app.decode(&token).await;
+    assert_eq!(
+        (d["error-code"].as_str(), d["redirect-url"].as_str()),
+        (Some("revoked"), None)
+    );
+    assert_eq!(d["token-type"], "stone-viewer-publication");
+    let (status, again) = app
+        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["revoked-at"], first["revoked-at"]);
+    // The very same request again gives the same (revoked) token: refused, not handed out.
+    let (status, body) = app
+        .create(
+            "stone-viewer-publication",
+            &json!({"id": "same-request", "resources": [study(U1)]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("share revoked")),
+        "{body}"
+    );
+    let unknown = ShareId::of_token("x").to_string();
+    let (status, _) = app
+        .send(Method::DELETE, &format!("/shares/{unknown}"), &json!(null))
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn every_share_of_a_resource_is_revoked_at_once(db: Db) {
+    let app = db.lone_app(&[]).await;
+    let (t1, id1) = publish(&app, json!([study(U1)]), json!({})).await;
+    let (t2, id2) = publish(&app, json!([study(U1), study(U2)]), json!({})).await;
+    let (t3, _) = publish(&app, json!([study(U2)]), json!({})).await;
+    let (status, answer) = app
+        .send(Method::POST, "/shares/revoke", &json!({"resource": U1}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut revoked: Vec<&str> = answer["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    revoked.sort_unstable();
+    let mut expected = vec![id1.as_str(), id2.as_str()];
+    expected.sort_unstable();
+    assert_eq!(revoked, expected);
+    assert!(!app.granted(&t1, &ask(U1)).await);
+    assert!(!app.granted(&t2, &ask(U2)).await);
+    assert!(app.granted(&t3, &ask(U2)).await);
+    // By Orthanc id too; already revoked shares are not listed again.
+    let (_, answer) = app
+        .send(
+            Method::POST,
+            "/shares/revoke",
+            &json!({"resource": format!("o-{U2}")}),
+        )
+        .await;
+    assert_eq!(answer["revoked"].as_array().map(Vec::len), Some(1));
+    assert!(!app.granted(&t3, &ask(U2)).await);
+    let (status, _) = app
+        .send(Method::POST, "/shares/revoke", &json!({"resource": ""}))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app.send(Method::POST, "/shares/revoke", &json!({})).await;
+    assert_eq!(status, 422);
+}
+
+async fn the_list_filters_and_pages_newest_first(db: Db) {
+    let app = db.lone_app(&[]).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (_, id) = publish(
+            &app,
+            json!([study(if i % 2 == 0 { U1 } else { U2 })]),
+            json!({}),
+        )
+        .await;
+        ids.push(id);
+    }
+    let (_, expired) = publish(
+        &app,
+        json!([study(U1)]),
+        json!({"expiration-date": "2000-01-01T00:00:00Z"}),
+    )
+    .await;
+    let (_, limited) = publish(&app, json!([study(U2)]), json!({"max-uses": 1})).await;
+    let other_user = app
+        .client
+        .put(app.url("/tokens/viewer-instant-link"))
+        .header("Authorization", basic("oe2", "other-pw"))
+        .json(&json!({"resources": [study(U1)]}))
+        .send()
+        .await
+        .unwrap();
+    let other_user: Value = other_user.json().await.unwrap();
+    let by_oe2 = ShareId::of_token(other_user["token"].as_str().unwrap()).to_string();
+    app.send(Method::DELETE, &format!("/shares/{}", ids[0]), &json!(null))
+        .await;
+    // Paging: every share exactly once, newest first.
+    let mut seen = Vec::new();
+    let mut path = "/shares?limit=3".to_owned();
+    loop {
+        let (status, page) = get(&app, &path).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["shares"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next-cursor"].as_str() {
+            Some(c) => path = format!("/shares?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut all: Vec<String> = ids.clone();
+    all.extend([expired.clone(), limited.clone(), by_oe2.clone()]);
+    all.reverse();
+    assert_eq!(seen, all);
+    let list = |q: &str| {
+        let q = q.to_owned();
+        let app = &app;
+        async move {
+            let (status, page) = get(app, &format!("/shares?{q}")).await;
+            assert_eq!(status, 200, "{q}: {page}");
+            let mut ids: Vec<String> = page["shares"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(list("state=revoked").await, vec![ids[0].clone()]);
+    assert_eq!(list("state=expired").await, vec![expired.clone()]);
+    assert_eq!(list("created-by=oe2").await, vec![by_oe2.clone()]);
+    assert_eq!(list("type=viewer-instant-link").await, vec![by_oe2.clone()]);
+    assert_eq!(
+        list(&format!("resource={U2}")).await,
+        sorted(vec![ids[1].clone(), ids[3].clone(), limited.clone()])
+    );
+    assert_eq!(list("state=active").await.len(), 6);
+    assert_eq!(list("state=used-up").await, Vec::<String>::new());
+    for bad in [
+        "state=open",
+        "limit=0",
+        "limit=501",
+        "cursor=zz",
+        "type=fax",
+    ] {
+        let (status, body) = get(&app, &format!("/shares?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+async fn a_share_with_a_use_limit_is_used_up_past_it(db: Db) {
+    let app = db.lone_app(&[]).await;
+    let (token, id) = publish(&app, json!([study(U1)]), json!({"max-uses": 2})).await;
+    for open in 1..=2 {
+        let d = app.decode(&token).await;
+        assert!(d["redirect-url"].is_string(), "open {open}: {d}");
+        assert!(app.granted(&token, &ask(U1)).await, "open {open}");
+    }
+    let d = app.decode(&token).await;
+    assert_eq!(
+        (d["error-code"].as_str(), d["redirect-url"].as_str()),
+        (Some("used-up"), None)
+    );
+    assert!(!app.granted(&token, &ask(U1)).await);
+    eventually(
+        Duration::from_secs(5),
+        "the registry shows used-up",
+        || async {
+            let (_, s) = share(&app, &id).await;
+            s["state"] == "used-up" && s["use-count"] == 3
+        },
+    )
+    .await;
+    let (_, page) = get(&app, "/shares?state=used-up").await;
+    assert_eq!(page["shares"][0]["id"], id);
+}
+
+async fn uses_are_written_in_batches(db: Db) {
+    let app = db.lone_app(&[]).await;
+    let (token, id) = publish(&app, json!([study(U1)]), json!({})).await;
+    let (_, s) = share(&app, &id).await;
+    assert_eq!(s["last-used-at"], Value::Null);
+    assert!(app.granted(&token, &ask(U1)).await);
+    eventually(
+        Duration::from_secs(5),
+        "a validation shows as last use",
+        || async { share(&app, &id).await.1["last-used-at"].is_string() },
+    )
+    .await;
+    for _ in 0..4 {
+        assert!(app.decode(&token).await["redirect-url"].is_string());
+    }
+    eventually(
+        Duration::from_secs(5),
+        "four opens counted once each",
+        || async { share(&app, &id).await.1["use-count"] == 4 },
+    )
+    .await;
+}
+
+async fn registration_can_be_required(db: Db) {
+    let url = db.fresh().await;
+    let strict = db.app(&url, &[("REQUIRE_REGISTERED_TOKENS", "true")]).await;
+    let elsewhere = db.lone_app(&[]).await;
+    let (foreign, _) = publish(&elsewhere, json!([study(U1)]), json!({})).await;
+    assert!(
+        elsewhere.granted(&foreign, &ask(U1)).await,
+        "unregistered tokens validate by default"
+    );
+    assert!(!strict.granted(&foreign, &ask(U1)).await);
+    assert_eq!(strict.decode(&foreign).await["error-code"], "invalid");
+    let (own, _) = publish(&strict, json!([study(U1)]), json!({})).await;
+    assert!(strict.granted(&own, &ask(U1)).await);
+    assert!(strict.decode(&own).await["redirect-url"].is_string());
+}
+
+async fn expired_shares_are_purged_after_the_retention(db: Db) {
+    let url = db.fresh().await;
+    let app = db.app(&url, &[]).await;
+    let (_, old) = publish(
+        &app,
+        json!([study(U1)]),
+        json!({"expiration-date": "2000-01-01T00:00:00Z"}),
+    )
+    .await;
+    let (_, recent) = publish(&app, json!([study(U1)]), json!({"validity-duration": -60})).await;
+    let (_, open) = publish(&app, json!([study(U1)]), json!({})).await;
+    // A replica started later purges at start.
+    let purger = db.app(&url, &[("SHARES_RETENTION_DAYS", "1")]).await;
+    eventually(
+        Duration::from_secs(5),
+        "the old share is purged",
+        || async { share(&purger, &old).await.0 == 404 },
+    )
+    .await;
+    assert_eq!(
+        share(&purger, &recent).await.0,
+        200,
+        "expired a minute ago: kept"
+    );
+    assert_eq!(share(&purger, &open).await.0, 200);
+}
+
+async fn a_restarted_service_still_refuses_what_was_revoked(db: Db) {
+    let url = db.fresh().await;
+    let first = db.app(&url, &[]).await;
+    let (token, id) = publish(&first, json!([study(U1)]), json!({"max-uses": 1})).await;
+    let (kept, _) = publish(&first, json!([study(U1)]), json!({})).await;
+    assert!(first.decode(&token).await["redirect-url"].is_string());
+    first
+        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .await;
+    let second = db.app(&url, &[]).await;
+    assert!(!second.granted(&token, &ask(U1)).await);
+    assert_eq!(second.decode(&token).await["error-code"], "revoked");
+    assert!(second.granted(&kept, &ask(U1)).await);
+}
+
+async fn a_revocation_on_one_replica_reaches_the_other(db: Db) {
+    let url = db.fresh().await;
+    let a = db.app(&url, &[]).await;
+    let b = db.app(&url, &[]).await;
+    let (token, id) = publish(&a, json!([study(U1)]), json!({})).await;
+    let (limited, _) = publish(&a, json!([study(U2)]), json!({"max-uses": 1})).await;
+    assert!(b.granted(&token, &ask(U1)).await);
+    let (status, _) = a
+        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .await;
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(2),
+        "replica b refuses the revoked share",
+        || async { !b.granted(&token, &ask(U1)).await },
+    )
+    .await;
+    eprintln!(
+        "revocation reached the other replica in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(b.decode(&token).await["error-code"], "revoked");
+    // A share used up on one replica is refused by the other once the uses are written.
+    assert!(a.decode(&limited).await["redirect-url"].is_string());
+    assert_eq!(a.decode(&limited).await["error-code"], "used-up");
+    eventually(
+        Duration::from_secs(3),
+        "replica b refuses the used-up share",
+        || async { !b.granted(&limited, &ask(U2)).await },
+    )
+    .await;
+}

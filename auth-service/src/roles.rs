@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Permission;
 use crate::jsonc;
 use crate::settings::DEFAULT_PERMISSIONS_FILE;
+use crate::shares::ShareStore;
 
 /// What one role grants. Field order is the Python service's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,11 +94,16 @@ impl RolesConfig {
     }
 }
 
-/// The roles in force, and the one writer of the file.
+/// The name of the roles in the registry database's settings.
+pub const ROLES_SETTING: &str = "roles";
+
+/// The roles in force, and the one writer of the file (or, with PostgreSQL, of the database row
+/// every replica reads).
 pub struct RolesStore {
     path: PathBuf,
     current: RwLock<Arc<RolesConfig>>,
     writer: tokio::sync::Mutex<()>,
+    database: OnceLock<ShareStore>,
 }
 
 impl RolesStore {
@@ -124,6 +130,7 @@ impl RolesStore {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(config)),
             writer: tokio::sync::Mutex::new(()),
+            database: OnceLock::new(),
         })
     }
 
@@ -134,21 +141,71 @@ impl RolesStore {
         }
     }
 
-    /// Writes `config` to the file atomically (temporary file in the same folder, fsync, rename),
-    /// one writer at a time, then makes it the roles in force.
+    /// Keeps the roles in the database from now on, so that every replica shares them: the
+    /// file seeds the database at the first start, then the database's roles are in force.
+    pub async fn use_database(&self, store: ShareStore) -> anyhow::Result<()> {
+        let seed =
+            serde_json::to_string(&*self.current()).context("Failed to serialise the roles")?;
+        let now = chrono::Utc::now().timestamp_millis();
+        store
+            .put_setting(ROLES_SETTING, &seed, true, now)
+            .await
+            .context("Failed to seed the roles in the database")?;
+        if let Some(value) = store
+            .setting(ROLES_SETTING)
+            .await
+            .context("Failed to read the roles from the database")?
+        {
+            self.setting_changed(ROLES_SETTING, &value);
+        }
+        let _ = self.database.set(store);
+        Ok(())
+    }
+
+    pub fn in_database(&self) -> bool {
+        self.database.get().is_some()
+    }
+
+    /// Another replica stored new roles.
+    pub fn setting_changed(&self, name: &str, value: &str) {
+        if name != ROLES_SETTING {
+            return;
+        }
+        match serde_json::from_str::<RolesConfig>(value) {
+            Ok(config) => self.set_current(Arc::new(config)),
+            Err(e) => {
+                tracing::error!(error = %e, "roles in the database do not parse: kept the current ones")
+            }
+        }
+    }
+
+    fn set_current(&self, config: Arc<RolesConfig>) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+
+    /// Writes `config` to the database, or to the file atomically (temporary file in the same
+    /// folder, fsync, rename), one writer at a time, then makes it the roles in force.
     pub async fn replace(&self, config: RolesConfig) -> anyhow::Result<Arc<RolesConfig>> {
         let _one_writer = self.writer.lock().await;
         let text =
             serde_json::to_string_pretty(&config).context("Failed to serialise the roles")?;
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
-            .await
-            .context("The roles file writer stopped")??;
-        let config = Arc::new(config);
-        match self.current.write() {
-            Ok(mut guard) => *guard = config.clone(),
-            Err(poisoned) => *poisoned.into_inner() = config.clone(),
+        if let Some(store) = self.database.get() {
+            let now = chrono::Utc::now().timestamp_millis();
+            store
+                .put_setting(ROLES_SETTING, &text, false, now)
+                .await
+                .context("Failed to store the roles in the database")?;
+        } else {
+            let path = self.path.clone();
+            tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
+                .await
+                .context("The roles file writer stopped")??;
         }
+        let config = Arc::new(config);
+        self.set_current(config.clone());
         Ok(config)
     }
 }

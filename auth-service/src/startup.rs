@@ -45,6 +45,14 @@ impl Application {
         let state = web::Data::new(AppState::new(&settings, shares.clone())?);
         let credentials = web::Data::new(BasicCredentials::new(&settings.users));
         let profiles = web::Data::new(UserProfiles::load(&settings)?);
+        if shares.store().is_postgres() {
+            // Several replicas: the roles live in the database, the file only seeds it.
+            profiles.roles.use_database(shares.store().clone()).await?;
+            let follower = profiles.clone();
+            shares.add_follower(Box::new(move |name, value| {
+                follower.roles.setting_changed(name, value)
+            }));
+        }
         let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
         let server = HttpServer::new(move || {
             App::new()

@@ -80,8 +80,18 @@ pub async fn put_roles(
         available_labels,
     }
     .merged_with(&keycloak_roles);
-    let stored = profiles.roles.replace(wanted).await?;
-    tracing::info!(user = %caller.user, roles = stored.roles.len(), "roles file rewritten");
+    let stored = profiles.roles.replace(wanted).await.map_err(|e| {
+        if profiles.roles.in_database() {
+            tracing::warn!(error = format!("{e:#}"), "roles not stored");
+            Error::Unavailable {
+                error: "database unavailable",
+                detail: Some("the roles could not be stored; try again later".into()),
+            }
+        } else {
+            Error::Unexpected(e)
+        }
+    })?;
+    tracing::info!(user = %caller.user, roles = stored.roles.len(), "roles stored");
     Ok(HttpResponse::Ok().json(stored.as_ref()))
 }
 

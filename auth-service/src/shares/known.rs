@@ -193,6 +193,17 @@ impl KnownShares {
         }
     }
 
+    /// Puts back uses that could not be written yet.
+    pub fn restore(&self, delta: &UseDelta) {
+        if let Some(e) = self.entry(&delta.id) {
+            e.pending_uses.fetch_add(delta.uses, Ordering::AcqRel);
+            if let Some(at) = delta.last_used {
+                e.last_used.fetch_max(at, Ordering::Relaxed);
+            }
+            self.mark_dirty(&delta.id, Some(&e));
+        }
+    }
+
     /// Takes every pending use, to be written in one batch. Each share's pending count is moved
     /// out atomically: an open racing with this is either in the batch or left for the next.
     pub fn take_pending(&self) -> Vec<UseDelta> {

@@ -33,10 +33,8 @@ impl From<sqlx::Error> for Unavailable {
     }
 }
 
-/// Something the registry follows besides shares (the roles settings).
-pub trait SettingFollower: Send + Sync {
-    fn setting_changed(&self, name: &str, value: &str);
-}
+/// Told `(name, value)` when another replica changes a setting (the roles).
+pub type SettingFollower = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 pub struct ShareRegistry {
     store: ShareStore,
@@ -47,7 +45,7 @@ pub struct ShareRegistry {
     retry_batch: tokio::sync::Mutex<Option<(String, Vec<UseDelta>)>>,
     require_registered: bool,
     retention_ms: i64,
-    followers: Mutex<Vec<Arc<dyn SettingFollower>>>,
+    followers: std::sync::RwLock<Vec<SettingFollower>>,
     /// The last creation time handed out: creation times are unique and increasing here, so
     /// the list's newest-first order is the order of creation.
     last_stamp: AtomicI64,
@@ -77,7 +75,7 @@ impl ShareRegistry {
             retry_batch: tokio::sync::Mutex::new(None),
             require_registered,
             retention_ms: i64::from(retention_days) * 86_400_000,
-            followers: Mutex::new(Vec::new()),
+            followers: std::sync::RwLock::new(Vec::new()),
             last_stamp: AtomicI64::new(0),
         }))
     }
@@ -117,9 +115,9 @@ impl ShareRegistry {
         Ok(())
     }
 
-    pub fn add_follower(&self, follower: Arc<dyn SettingFollower>) {
+    pub fn add_follower(&self, follower: SettingFollower) {
         self.followers
-            .lock()
+            .write()
             .unwrap_or_else(PoisonError::into_inner)
             .push(follower);
     }
@@ -216,7 +214,23 @@ impl ShareRegistry {
             self.store.apply_uses(batch_id, deltas, now).await?;
             *retry = None;
         }
-        let deltas = self.known.take_pending();
+        let mut deltas = self.known.take_pending();
+        {
+            // Uses of a share not recorded yet wait for its row.
+            let unrecorded = self
+                .unrecorded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !unrecorded.is_empty() {
+                deltas.retain(|d| {
+                    let waiting = unrecorded.iter().any(|r| r.id == d.id);
+                    if waiting {
+                        self.known.restore(d);
+                    }
+                    !waiting
+                });
+            }
+        }
         if deltas.is_empty() {
             return Ok(());
         }
@@ -347,11 +361,10 @@ impl ShareRegistry {
             if let Some(value) = self.store.setting(&c.subject).await? {
                 let followers = self
                     .followers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                for f in followers {
-                    f.setting_changed(&c.subject, &value);
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for follower in followers.iter() {
+                    follower(&c.subject, &value);
                 }
             }
         }

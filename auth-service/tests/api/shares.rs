@@ -537,3 +537,185 @@ async fn a_revocation_on_one_replica_reaches_the_other(db: Db) {
     )
     .await;
 }
+
+/// The services run as several replicas on one PostgreSQL: a roles PUT on one is in force on
+/// the other within 2 s, and the roles file is left alone (it only seeded the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_roles_put_on_one_replica_show_on_the_other() {
+    let test = "postgres_roles_put_on_one_replica_show_on_the_other";
+    let Some(realm) = crate::realm::Realm::start(test).await else {
+        return;
+    };
+    let Some(db) = Db::postgres(test).await else {
+        return;
+    };
+    let files = crate::user::Files::new();
+    let before = std::fs::read_to_string(files.roles()).unwrap();
+    let url = db.fresh().await;
+    let a = crate::user::app(&files, Some(&realm), &[("DATABASE_URL", &url)]).await;
+    let b = crate::user::app(&files, Some(&realm), &[("DATABASE_URL", &url)]).await;
+    let (_, on_b) = get(&b, "/settings/roles").await;
+    let body = json!({"roles": {"doctor-role": {"authorized-labels": ["urgent"], "permissions": ["view"]}}, "available-labels": ["urgent"]});
+    let (status, stored) = a.send(Method::PUT, "/settings/roles", &body).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_ne!(stored, on_b);
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(2),
+        "replica b serves the new roles",
+        || async { get(&b, "/settings/roles").await.1 == stored },
+    )
+    .await;
+    eprintln!("roles reached the other replica in {:?}", started.elapsed());
+    assert_eq!(std::fs::read_to_string(files.roles()).unwrap(), before);
+    // A replica started later reads the database, not the file.
+    let c = crate::user::app(&files, Some(&realm), &[("DATABASE_URL", &url)]).await;
+    assert_eq!(get(&c, "/settings/roles").await.1, stored);
+}
+
+/// PostgreSQL stopped and started again while shares are created, opened, validated and
+/// revoked: never a 500; every share handed out is recorded, every acknowledged revocation
+/// holds, and every open is counted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
+    let Some(mut db) =
+        Db::postgres("postgres_stopped_and_restarted_under_load_loses_nothing").await
+    else {
+        return;
+    };
+    let url = db.fresh().await;
+    let app = std::sync::Arc::new(db.app(&url, &[]).await);
+    let strict = db.app(&url, &[("REQUIRE_REGISTERED_TOKENS", "true")]).await;
+    let (before, _) = publish(&app, json!([study(U1)]), json!({})).await;
+    let (revoked_before, revoked_id) = publish(&app, json!([study(U1)]), json!({})).await;
+    let (s, _) = app
+        .send(
+            Method::DELETE,
+            &format!("/shares/{revoked_id}"),
+            &json!(null),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let app = app.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            // (token, opens granted) of every share handed out; every status seen.
+            let mut handed_out = Vec::new();
+            let mut statuses = Vec::new();
+            let mut acknowledged_revocations = Vec::new();
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) && i < 400 {
+                i += 1;
+                let (status, answer) = app
+                    .create(
+                        "stone-viewer-publication",
+                        &json!({"id": format!("load-{i}"), "resources": [study(U2)]}),
+                    )
+                    .await;
+                statuses.push(status);
+                if status != 200 {
+                    continue;
+                }
+                let token = answer["token"].as_str().unwrap().to_owned();
+                let mut opens = 0;
+                for _ in 0..2 {
+                    if app.decode(&token).await["redirect-url"].is_string() {
+                        opens += 1;
+                    }
+                }
+                assert!(
+                    app.granted(&token, &ask(U2)).await,
+                    "validate answers from memory"
+                );
+                if i % 3 == 0 {
+                    let id = ShareId::of_token(&token).to_string();
+                    let (status, _) = app
+                        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+                        .await;
+                    statuses.push(status);
+                    if status == 200 {
+                        acknowledged_revocations.push(token.clone());
+                    }
+                }
+                handed_out.push((token, opens));
+            }
+            (handed_out, statuses, acknowledged_revocations)
+        })
+    };
+    // Let the load run, stop the server, wait for the service to notice, start it again.
+    eventually(Duration::from_secs(20), "some shares created", || async {
+        get(&app, "/shares?limit=20").await.1["shares"]
+            .as_array()
+            .map_or(0, Vec::len)
+            >= 12
+    })
+    .await;
+    db.server().unwrap().stop();
+    let (status, body) = strict
+        .create(
+            "stone-viewer-publication",
+            &json!({"id": "strict", "resources": [study(U1)]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("share registry unavailable"))
+    );
+    assert_eq!(get(&app, "/shares").await.0, 503);
+    assert!(
+        app.granted(&before, &ask(U1)).await,
+        "validate works with the database down"
+    );
+    assert!(!app.granted(&revoked_before, &ask(U1)).await);
+    assert_eq!(app.decode(&revoked_before).await["error-code"], "revoked");
+    let (status, _) = app
+        .send(
+            Method::DELETE,
+            &format!("/shares/{}", ShareId::of_token(&before)),
+            &json!(null),
+        )
+        .await;
+    assert_eq!(
+        status, 503,
+        "a revocation that cannot be stored is refused, not lost"
+    );
+    db.server().unwrap().resume().await;
+    eventually(
+        Duration::from_secs(20),
+        "the registry answers again",
+        || async { get(&app, "/shares").await.0 == 200 },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let (handed_out, statuses, revocations) = load.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s != 500),
+        "a 500 under load: {statuses:?}"
+    );
+    assert!(handed_out.len() > 12, "{}", handed_out.len());
+    // Every share handed out is recorded, with exactly its opens.
+    for (token, opens) in &handed_out {
+        let id = ShareId::of_token(token).to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, s) = share(&app, &id).await;
+            if status == 200 && s["use-count"] == *opens {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "share {id} ({opens} opens): {status} {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    // A replica started now knows every acknowledged revocation.
+    let fresh = db.app(&url, &[]).await;
+    assert!(!fresh.granted(&revoked_before, &ask(U1)).await);
+    for token in &revocations {
+        assert!(!fresh.granted(token, &ask(U2)).await);
+    }
+    assert!(!revocations.is_empty());
+}

@@ -630,7 +630,7 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
                     app.granted(&token, &ask(U2)).await,
                     "validate answers from memory"
                 );
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     let id = ShareId::of_token(&token).to_string();
                     let (status, _) = app
                         .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))

@@ -135,7 +135,7 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         redirect_url: None,
         resources: vec![],
     };
-    let share = match state.codec().decode(token) {
+    let share = match state.access.share(token) {
         Ok(share) => share,
         Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {

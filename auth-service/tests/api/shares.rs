@@ -723,15 +723,27 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
 
 async fn migrations_apply_on_an_empty_database_and_on_the_previous_one(db: Db) {
     use auth_service::shares::ShareStore;
-    let kind = if db.pg.is_some() { "postgres" } else { "sqlite" };
-    let empty = ShareStore::connect(&db.fresh().await).await.expect("empty database migrated");
+    let kind = if db.pg.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let empty = ShareStore::connect(&db.fresh().await)
+        .await
+        .expect("empty database migrated");
     assert_eq!(empty.known(None).await.unwrap(), vec![]);
     // A database left at the first migration, holding a share, by an older auth-service.
     let url = db.fresh().await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(kind);
-    let mut first = sqlx::migrate::Migrator::new(dir).await.expect("migrations read");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(kind);
+    let mut first = sqlx::migrate::Migrator::new(dir)
+        .await
+        .expect("migrations read");
     assert!(first.migrations.len() >= 2, "a previous migration exists");
-    first.migrations = first.migrations[..first.migrations.len() - 1].to_vec().into();
+    first.migrations = first.migrations[..first.migrations.len() - 1]
+        .to_vec()
+        .into();
     let id = ShareId::of_token("old share").to_string();
     let insert = "INSERT INTO shares (id, token_type, resources, created_at, created_by, use_count, revoked_at) \
                   VALUES ($1, 'stone-viewer-publication', '[]', 1, 'old', 2, 5)";
@@ -742,16 +754,24 @@ async fn migrations_apply_on_an_empty_database_and_on_the_previous_one(db: Db) {
         pool.close().await;
     } else {
         let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
-        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.unwrap();
+        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+            .await
+            .unwrap();
         first.run(&pool).await.expect("previous migration applies");
         sqlx::query(insert).bind(&id).execute(&pool).await.unwrap();
         pool.close().await;
     }
-    let store = ShareStore::connect(&url).await.expect("migrated from the previous migration");
+    let store = ShareStore::connect(&url)
+        .await
+        .expect("migrated from the previous migration");
     let known = store.known(None).await.unwrap();
     assert_eq!(known.len(), 1);
     assert!(known[0].revoked && known[0].uses == 2);
-    assert_eq!(store.last_change().await.unwrap(), 0, "the new changes table is there");
+    assert_eq!(
+        store.last_change().await.unwrap(),
+        0,
+        "the new changes table is there"
+    );
     // And the service starts on it, refusing nothing it should not.
     let app = db.app(&url, &[]).await;
     assert_eq!(share(&app, &id).await.1["state"], "revoked");

@@ -776,3 +776,84 @@ async fn migrations_apply_on_an_empty_database_and_on_the_previous_one(db: Db) {
     let app = db.app(&url, &[]).await;
     assert_eq!(share(&app, &id).await.1["state"], "revoked");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// Paging newest first while other shares are being created: every share that existed when
+    /// paging began is listed exactly once, nothing is repeated.
+    #[test]
+    fn cursor_paging_skips_and_repeats_nothing_under_concurrent_inserts(
+        existing in 0usize..40,
+        page in 1u32..7,
+        inserted_per_page in 0usize..4,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(paging_case(existing, page, inserted_per_page));
+    }
+}
+
+async fn paging_case(existing: usize, page: u32, inserted_per_page: usize) {
+    use auth_service::domain::TokenType;
+    use auth_service::shares::{ShareFilter, ShareRecord, ShareStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("paging.sqlite").display());
+    let store = ShareStore::connect(&url).await.unwrap();
+    let registry_clock = std::sync::atomic::AtomicI64::new(1_000);
+    let mut n = 0;
+    let mut create = || {
+        n += 1;
+        // A few shares share a creation millisecond: the id breaks the tie.
+        let at = registry_clock.fetch_add(if n % 3 == 0 { 0 } else { 1 }, Ordering::Relaxed);
+        ShareRecord {
+            id: ShareId::of_token(&format!("token-{n}")),
+            token_type: TokenType::ViewerInstantLink,
+            resources: vec![],
+            url: None,
+            created_at: at,
+            created_by: "u".into(),
+            expires_at: None,
+            max_uses: None,
+            use_count: 0,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+        }
+    };
+    let mut before = Vec::new();
+    for _ in 0..existing {
+        let r = create();
+        store.record(&r, 0).await.unwrap();
+        before.push((r.created_at, r.id.to_string()));
+    }
+    let mut filter = ShareFilter {
+        limit: page,
+        ..ShareFilter::default()
+    };
+    let mut listed: Vec<String> = Vec::new();
+    loop {
+        let rows = store.list(&filter, 0).await.unwrap();
+        listed.extend(rows.iter().map(|r| r.id.to_string()));
+        for _ in 0..inserted_per_page {
+            store.record(&create(), 0).await.unwrap();
+        }
+        match rows.last() {
+            Some(last) if rows.len() == page as usize => {
+                filter.cursor = Some(auth_service::shares::Cursor::after(last))
+            }
+            _ => break,
+        }
+    }
+    let mut unique = listed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), listed.len(), "a share listed twice");
+    // Newest first; a tie in the creation millisecond is broken by the id, descending.
+    before.sort_unstable_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = before.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(
+        listed, expected,
+        "every share that existed, once, newest first"
+    );
+    store.close().await;
+}

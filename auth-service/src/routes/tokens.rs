@@ -26,10 +26,7 @@ pub async fn create(
     let request = CreateTokenRequest::parse(json_body(&req, &body)?)?;
     let token_type = TokenType::parse(&path).ok_or_else(|| Error::NotFound {
         error: "unknown token type",
-        detail: format!(
-            "known types: {}",
-            TokenType::ALL.map(TokenType::as_str).join(", ")
-        ),
+        detail: format!("known types: {}", TokenType::known_names()),
     })?;
     if request.token_type.is_some_and(|t| t != token_type) {
         return Err(Error::bad_request(

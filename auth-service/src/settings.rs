@@ -119,8 +119,8 @@ impl Settings {
             None => None,
             Some(text) => Some(MeddreamSettings {
                 token_service_url: http_url("MEDDREAM_TOKEN_SERVICE_URL", text)?,
-                connect_timeout: src.seconds("MEDDREAM_CONNECT_TIMEOUT_SECONDS", 2.0)?,
-                timeout: src.seconds("MEDDREAM_TIMEOUT_SECONDS", 5.0)?,
+                connect_timeout: seconds(src, "MEDDREAM_CONNECT_TIMEOUT_SECONDS", 2.0)?,
+                timeout: seconds(src, "MEDDREAM_TIMEOUT_SECONDS", 5.0)?,
             }),
         };
         let ohif_data_source = match src.get("OHIF_DATA_SOURCE") {
@@ -133,7 +133,7 @@ impl Settings {
                 ))
             }
         };
-        let keycloak = if src.flag("ENABLE_KEYCLOAK")? {
+        let keycloak = if flag(src, "ENABLE_KEYCLOAK")? {
             Some(KeycloakSettings {
                 uri: http_url(
                     "KEYCLOAK_URI",
@@ -146,15 +146,15 @@ impl Settings {
                         .unwrap_or("http://keycloak:8080/admin/realms/orthanc/"),
                 )?,
                 client_secret: src.get("KEYCLOAK_CLIENT_SECRET").map(SecretString::from),
-                enable_api_keys: src.flag("ENABLE_KEYCLOAK_API_KEYS")?,
-                api_key_cache: src.seconds("KEYCLOAK_API_KEY_CACHE_SECONDS", 60.0)?,
-                keys_refresh_interval: src.seconds("KEYCLOAK_KEYS_REFRESH_SECONDS", 10.0)?,
-                timeout: src.seconds("KEYCLOAK_TIMEOUT_SECONDS", 5.0)?,
+                enable_api_keys: flag(src, "ENABLE_KEYCLOAK_API_KEYS")?,
+                api_key_cache: seconds(src, "KEYCLOAK_API_KEY_CACHE_SECONDS", 60.0)?,
+                keys_refresh_interval: seconds(src, "KEYCLOAK_KEYS_REFRESH_SECONDS", 10.0)?,
+                timeout: seconds(src, "KEYCLOAK_TIMEOUT_SECONDS", 5.0)?,
             })
         } else {
             None
         };
-        let emails = if src.flag("ENABLE_EMAILS")? {
+        let emails = if flag(src, "ENABLE_EMAILS")? {
             Some(email_settings(src)?)
         } else {
             None
@@ -237,6 +237,14 @@ fn root(src: &Source, name: &'static str) -> Result<Option<PublicRoot>, Settings
     }
 }
 
+fn flag(src: &Source, name: &'static str) -> Result<bool, SettingsError> {
+    src.flag(name)
+}
+
+fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
+    src.seconds(name, default)
+}
+
 fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
     let required = |name: &'static str| {
         src.get(name)
@@ -257,8 +265,8 @@ fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
         smtp_port: port,
         smtp_user_name: src.get("EMAILS_SMTP_SERVER_USER_NAME").map(str::to_owned),
         smtp_password: src.get("EMAILS_SMTP_SERVER_PWD").map(SecretString::from),
-        smtp_uses_tls: src.flag("EMAILS_SMTP_SERVER_USES_TLS")?,
-        smtp_timeout: src.seconds("EMAILS_SMTP_SERVER_TIMEOUT", 10.0)?,
+        smtp_uses_tls: flag(src, "EMAILS_SMTP_SERVER_USES_TLS")?,
+        smtp_timeout: seconds(src, "EMAILS_SMTP_SERVER_TIMEOUT", 10.0)?,
         smtp_ca_file: src.get("EMAILS_SMTP_SERVER_CA_FILE").map(PathBuf::from),
     })
 }

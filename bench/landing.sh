@@ -6,6 +6,7 @@
 #
 #   bash bench/landing.sh                      # defaults: DURATION=10s CONNECTIONS="64"
 #   DURATION=3s CONNECTIONS=16 bash bench/landing.sh   # a quick sanity run
+#   BUILD=0 bash bench/landing.sh              # use the release binaries already in target/release
 #
 # Prints one row per wrk run (scenario conns req/s p50_ms p99_ms bad sock_err) and the ratio, and
 # writes them to bench/last-landing-run.txt. "bad" counts answers other than the expected status.
@@ -31,8 +32,10 @@ if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
 fi
 command -v python3 >/dev/null || die "python3 is needed (ports, JSON)"
 
-log "building release binaries"
-(cd "$REPO_DIR" && cargo build --release -p auth-service -p landing-page -p bench-ceiling)
+if [ "${BUILD:-1}" != 0 ]; then
+    log "building release binaries"
+    (cd "$REPO_DIR" && cargo build --release -p auth-service -p landing-page -p bench-ceiling)
+fi
 BIN=$REPO_DIR/target/release
 
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/landing-bench.XXXXXX")
@@ -67,12 +70,13 @@ start() {
     log "$name up on 127.0.0.1:$port"
 }
 
+printf '{"roles":{},"available-labels":[]}\n' >"$WORK_DIR/permissions.json"
 AUTH_PORT=$(free_port)
 LANDING_PORT=$(free_port)
 CEILING_PORT=$(free_port)
 start auth-service "$BIN/auth-service" "$AUTH_PORT" SECRET_KEY=bench-secret \
     USERS='{"bench":"bench-pass"}' PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
-    PUBLIC_LANDING_ROOT="http://127.0.0.1:$LANDING_PORT/" PERMISSIONS_FILE_PATH="$WORK_DIR/absent.json"
+    PUBLIC_LANDING_ROOT="http://127.0.0.1:$LANDING_PORT/" PERMISSIONS_FILE_PATH="$WORK_DIR/permissions.json"
 start landing-page "$BIN/landing-page" "$LANDING_PORT" AUTH_SERVICE_URL="http://127.0.0.1:$AUTH_PORT/" \
     AUTH_SERVICE_USER=bench AUTH_SERVICE_PASSWORD=bench-pass
 start ceiling "$BIN/bench-ceiling" "$CEILING_PORT"

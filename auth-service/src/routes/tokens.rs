@@ -23,7 +23,7 @@ pub async fn create(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let request = CreateTokenRequest::parse(json_body(&req, &body)?)?;
+    // The path first: an unknown type is a 404 whatever the body holds.
     let token_type = TokenType::parse(&path).ok_or_else(|| Error::NotFound {
         error: "unknown token type",
         detail: format!(
@@ -31,6 +31,7 @@ pub async fn create(
             TokenType::ALL.map(TokenType::as_str).join(", ")
         ),
     })?;
+    let request = CreateTokenRequest::parse(json_body(&req, &body)?)?;
     if request.token_type.is_some_and(|t| t != token_type) {
         return Err(Error::bad_request(
             "type mismatch",

@@ -6,7 +6,8 @@
 const WIDTH: usize = 78;
 
 pub fn html_to_text(html: &str) -> String {
-    let text = html2text::config::plain()
+    let text = html2text::config::plain_no_decorate()
+        .link_footnotes(true)
         .no_link_wrapping()
         .allow_width_overflow()
         .string_from_read(html.as_bytes(), WIDTH);

@@ -442,8 +442,40 @@ async fn send_delivers_one_message_to_every_recipient_with_layout_headers_and_bo
     let text = part(m, "text/plain").replace("\r\n", "\n");
     assert_eq!(
         text.trim_end(),
-        "PACS\n\nOpen the study (https://pacs.test/s?t=1&u=2) today\n\n-- sent by the PACS"
+        "# PACS\n\nOpen [the study][1] today\n\n-- sent by the PACS\n\n[1]: https://pacs.test/s?t=1&u=2"
     );
+}
+
+#[tokio::test]
+async fn a_content_past_64_kib_answers_413_and_sends_nothing() {
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
+    let app = spawn_email_app(smtp.port, &[]).await;
+    // `&` is what made the old cleaner quadratic: 1 MB of it held a worker for seconds.
+    let body = |content: String| {
+        json!({"destination-email": "bob@example.test", "email-title": "Big", "email-content": content, "layout-template": "layout"})
+    };
+    let (status, answer) = send(&app.app, &body("&".repeat(64 * 1024 + 1))).await;
+    assert_eq!(
+        (status, &answer["success"]),
+        (413, &json!(false)),
+        "{answer}"
+    );
+    assert!(
+        answer["details"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("email-content: at most 65536 bytes")),
+        "{answer}"
+    );
+    assert!(smtp.messages().is_empty(), "nothing sent");
+    // At the cap: cleaned, converted and sent whole (words, not `&`: cleaning that many `&`
+    // is slow in a debug build, and bounded by the cap in release).
+    let words = "share ".repeat(64 * 1024 / 6);
+    let (status, answer) = send(&app.app, &body(words.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let text = part(&messages[0], "text/plain");
+    assert_eq!(text.matches("share").count(), 64 * 1024 / 6, "the text part holds it all");
 }
 
 #[tokio::test]

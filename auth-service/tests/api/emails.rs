@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{basic, spawn_app, status_json, TestApp, PASSWORD, USER};
@@ -345,24 +345,8 @@ async fn get(app: &TestApp, path: &str) -> (u16, String, String) {
     (status, ctype, res.text().await.expect("body"))
 }
 
-/// A request whose path goes out exactly as written (reqwest would resolve `..`).
 async fn raw_get_status(app: &TestApp, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
-        basic(USER, PASSWORD)
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.expect("read");
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, answer)
+    crate::helpers::raw_get(app, path, Some(&basic(USER, PASSWORD))).await
 }
 
 fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {

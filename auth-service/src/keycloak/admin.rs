@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -270,13 +269,6 @@ impl KeycloakAdmin {
     }
 }
 
-/// Bytes escaped in a user id: everything but letters, digits and `-._~` (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// A user id as one path segment, or None for `.`, `..` and the empty id: URL resolution (and
 /// Keycloak) would read those, even percent-encoded, as "this folder" or "the parent folder",
 /// and `users/..` is the realm itself.
@@ -285,7 +277,7 @@ fn user_segment(id: &str) -> Option<String> {
     if id.is_empty() || (dots_only && id.len() <= 2) {
         return None;
     }
-    Some(utf8_percent_encode(id, SEGMENT).to_string())
+    Some(crate::url_text::encode(id).into_owned())
 }
 
 #[cfg(test)]

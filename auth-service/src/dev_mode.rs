@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(stored, RolesConfig::built_in());
         // Set by the environment: kept.
         let mut src = Source::new(
-            HashMap::from([("PERMISSIONS_FILE_PATH".to_owned(), "/etc/roles.json".to_owned())]),
+            HashMap::from([(
+                "PERMISSIONS_FILE_PATH".to_owned(),
+                "/etc/roles.json".to_owned(),
+            )]),
             Path::new("/nonexistent"),
         );
         prepare(&mut src, data.path()).expect("prepared");

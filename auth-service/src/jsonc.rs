@@ -143,7 +143,10 @@ mod tests {
             let text = std::fs::read_to_string(dir.join(name)).expect("fixture read");
             assert!(text.contains("//"), "{name} has comments to strip");
             let value = from_str::<Value>(&text);
-            assert!(value.as_ref().is_ok_and(Value::is_object), "{name}: {value:?}");
+            assert!(
+                value.as_ref().is_ok_and(Value::is_object),
+                "{name}: {value:?}"
+            );
         }
     }
 

@@ -23,7 +23,10 @@ mod tests {
 
     #[test]
     fn only_unreserved_bytes_stay() {
-        assert!(matches!(encode("1.2.840-x_y~z"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            encode("1.2.840-x_y~z"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert_eq!(encode("a b&c=d/é?#%"), "a%20b%26c%3Dd%2F%C3%A9%3F%23%25");
     }
 }

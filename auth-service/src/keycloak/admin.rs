@@ -287,12 +287,12 @@ mod tests {
     fn admin() -> KeycloakAdmin {
         let realm = Arc::new(Realm {
             http: reqwest::Client::new(),
-            uri: Url::parse("http://kc.test/realms/orthanc/").unwrap(),
+            uri: Url::parse("http://kc.test/realms/orthanc/").expect("URL"),
             discovery: std::sync::RwLock::new(None),
         });
         KeycloakAdmin::new(
             realm,
-            Url::parse("http://kc.test/admin/realms/orthanc/").unwrap(),
+            Url::parse("http://kc.test/admin/realms/orthanc/").expect("URL"),
             SecretString::from("s"),
             Duration::from_secs(60),
         )
@@ -308,12 +308,12 @@ mod tests {
             ("...", "/admin/realms/orthanc/users/..."),
             ("%2e%2e", "/admin/realms/orthanc/users/%252e%252e"),
         ] {
-            let url = admin.user_url(id).unwrap().unwrap();
+            let url = admin.user_url(id).expect("URL").expect("a segment");
             assert_eq!(url.path(), path, "{id}");
             assert_eq!(url.query(), None, "{id}");
         }
         for id in ["..", ".", ""] {
-            assert!(admin.user_url(id).unwrap().is_none(), "{id:?}");
+            assert!(admin.user_url(id).expect("URL").is_none(), "{id:?}");
         }
     }
 }

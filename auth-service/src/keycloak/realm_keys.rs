@@ -29,6 +29,9 @@ const MAX_VERIFIED_TOKENS: usize = 10_000;
 /// per algorithm; the bound keeps a forged token's cost to a few RSA checks.
 const MAX_KEYS_TRIED: usize = 4;
 
+/// Keys to try (with their kid), and the realm's issuer path.
+type Candidates = (Vec<(String, Arc<DecodingKey>)>, String);
+
 /// What a profile is built from.
 #[derive(Clone, Debug, Deserialize)]
 pub struct AccessClaims {
@@ -183,7 +186,7 @@ impl RealmKeys {
 
     /// The key named `kid`, or without a kid the first [`MAX_KEYS_TRIED`] keys; with the
     /// realm's issuer path.
-    fn lookup(&self, kid: Option<&str>) -> Option<(Vec<(String, Arc<DecodingKey>)>, String)> {
+    fn lookup(&self, kid: Option<&str>) -> Option<Candidates> {
         let cache = self.cache.read().ok()?;
         let keys: Vec<(String, Arc<DecodingKey>)> = match kid {
             Some(kid) => vec![(kid.to_owned(), cache.keys.get(kid)?.clone())],
@@ -200,10 +203,7 @@ impl RealmKeys {
         Some((keys, cache.issuer_path.clone()?))
     }
 
-    async fn keys(
-        &self,
-        kid: Option<&str>,
-    ) -> Option<(Vec<(String, Arc<DecodingKey>)>, String)> {
+    async fn keys(&self, kid: Option<&str>) -> Option<(Vec<(String, Arc<DecodingKey>)>, String)> {
         if let Some(found) = self.lookup(kid) {
             return Some(found);
         }

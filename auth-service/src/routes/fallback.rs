@@ -45,7 +45,12 @@ mod tests {
 
     #[test]
     fn only_paths_of_this_host_are_redirect_targets() {
-        for bad in ["//evil.example", "/\\evil.example", "///evil.example", "evil.example"] {
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "///evil.example",
+            "evil.example",
+        ] {
             assert!(leaves_the_host(bad), "{bad}");
         }
         for good in ["/tokens", "/a//b", "/%2F%2Fevil.example"] {

@@ -44,7 +44,13 @@ fn aiosmtpd_path() -> Result<PathBuf, String> {
                     return Ok(dir.clone());
                 }
                 let out = std::process::Command::new("python3")
-                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
                     .arg("--target")
                     .arg(&dir)
                     .arg("aiosmtpd")
@@ -98,7 +104,11 @@ impl SmtpServer {
         };
         let tls = if options.tls {
             if !runs_openssl() {
-                unavailable(test, "`openssl` not found (apt-get install openssl)", Need::Required);
+                unavailable(
+                    test,
+                    "`openssl` not found (apt-get install openssl)",
+                    Need::Required,
+                );
                 return None;
             }
             Some(certificates())
@@ -363,10 +373,16 @@ fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
 
 #[tokio::test]
 async fn send_delivers_one_message_to_every_recipient_with_layout_headers_and_both_bodies() {
-    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions {
-        auth: true,
-        ..Default::default()
-    }).await);
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                auth: true,
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let app = spawn_email_app(smtp.port, &WITH_LOGIN).await;
 
     let (status, body) = send(
@@ -435,9 +451,7 @@ async fn a_content_past_64_kib_answers_413_and_sends_nothing() {
     let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let app = spawn_email_app(smtp.port, &[]).await;
     // `&` is what made the old cleaner quadratic: 1 MB of it held a worker for seconds.
-    let body = |content: String| {
-        json!({"destination-email": "bob@example.test", "email-title": "Big", "email-content": content, "layout-template": "layout"})
-    };
+    let body = |content: String| json!({"destination-email": "bob@example.test", "email-title": "Big", "email-content": content, "layout-template": "layout"});
     let (status, answer) = send(&app.app, &body("&".repeat(64 * 1024 + 1))).await;
     assert_eq!(
         (status, &answer["success"]),
@@ -459,7 +473,11 @@ async fn a_content_past_64_kib_answers_413_and_sends_nothing() {
     let messages = smtp.messages();
     assert_eq!(messages.len(), 1);
     let text = part(&messages[0], "text/plain");
-    assert_eq!(text.matches("share").count(), 64 * 1024 / 6, "the text part holds it all");
+    assert_eq!(
+        text.matches("share").count(),
+        64 * 1024 / 6,
+        "the text part holds it all"
+    );
 }
 
 #[tokio::test]
@@ -484,11 +502,17 @@ async fn send_without_layout_sends_the_content_alone() {
 
 #[tokio::test]
 async fn send_over_starttls_trusts_the_configured_ca_file() {
-    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions {
-        auth: true,
-        tls: true,
-        ..Default::default()
-    }).await);
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                auth: true,
+                tls: true,
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let ca = smtp.tls.as_ref().expect("tls").ca.display().to_string();
     let mut env = WITH_LOGIN.to_vec();
     env.extend([
@@ -536,10 +560,16 @@ async fn send_over_starttls_trusts_the_configured_ca_file() {
 
 #[tokio::test]
 async fn refused_login_answers_502_without_the_password() {
-    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions {
-        auth: true,
-        ..Default::default()
-    }).await);
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                auth: true,
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let wrong = "Wrong-Pw-77a1";
     let app = spawn_email_app(
         smtp.port,
@@ -592,10 +622,16 @@ async fn smtp_server_down_answers_502_quickly() {
 
 #[tokio::test]
 async fn a_refused_recipient_answers_502_naming_it_unless_others_were_accepted() {
-    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions {
-        reject: vec!["reject@example.test"],
-        ..Default::default()
-    }).await);
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                reject: vec!["reject@example.test"],
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let app = spawn_email_app(smtp.port, &[]).await;
     let (status, body) = send(
         &app.app,

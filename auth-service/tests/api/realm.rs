@@ -48,7 +48,12 @@ fn install() -> Result<PathBuf, String> {
     with_install_lock(&dir, || {
         // The scripts beside their node_modules (ES modules resolve packages from their own
         // folder); replaced atomically, as other test processes may be running them.
-        for name in ["package.json", "package-lock.json", "realm.mjs", "check-admin-client.mjs"] {
+        for name in [
+            "package.json",
+            "package-lock.json",
+            "realm.mjs",
+            "check-admin-client.mjs",
+        ] {
             let text = std::fs::read(source.join(name)).expect("support script read");
             if std::fs::read(dir.join(name)).is_ok_and(|old| old == text) {
                 continue;

@@ -128,12 +128,18 @@ fn run_until_ready(envs: &[(&str, &str)], args: &[&str], until: &str) -> (String
     let stderr = child.stderr.take().unwrap();
     let out_lines = lines.clone();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = out_lines.send((true, line));
         }
     });
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = lines.send((false, line));
         }
     });
@@ -147,7 +153,9 @@ fn run_until_ready(envs: &[(&str, &str)], args: &[&str], until: &str) -> (String
         let text = if is_stdout { &mut out } else { &mut err };
         text.push_str(&line);
         text.push('\n');
-        if (is_stdout && line.contains(until)) || (!is_stdout && line.contains("auth-service listening") && until.is_empty()) {
+        if (is_stdout && line.contains(until))
+            || (!is_stdout && line.contains("auth-service listening") && until.is_empty())
+        {
             ready = true;
             break;
         }
@@ -171,7 +179,11 @@ fn dev_mode_generates_credentials_once_and_prints_the_next_steps_apart_from_the_
     let last = "token-value";
     let (stdout, stderr) = run_until_ready(&envs, &["--dev"], last);
     assert!(stdout.contains("curl -s -u 'dev:"), "{stdout}");
-    for next in ["/tokens/stone-viewer-publication", "/tokens/validate", "/tokens/decode"] {
+    for next in [
+        "/tokens/stone-viewer-publication",
+        "/tokens/validate",
+        "/tokens/decode",
+    ] {
         assert!(stdout.contains(next), "{next} in {stdout}");
     }
     // Logs go to stderr: no log line inside the banner.

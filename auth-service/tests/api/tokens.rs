@@ -286,7 +286,9 @@ fn the_first_protocol_token_says_what_protocol_md_says_whatever_today_is() {
     use auth_service::domain::TokenType;
     use auth_service::share_token::ShareTokenCodec;
     let codec = ShareTokenCodec::new(&secrecy::SecretString::from(SECRET));
-    let share = codec.decode(PROTOCOL_TOKEN_1).expect("signed with my-secret-key");
+    let share = codec
+        .decode(PROTOCOL_TOKEN_1)
+        .expect("signed with my-secret-key");
     assert_eq!(share.id.as_deref(), Some("toto"));
     assert_eq!(share.token_type, Some(TokenType::StoneViewerPublication));
     assert!(share.grants(Some("1.2"), None) && !share.grants(Some("1.3"), None));
@@ -300,7 +302,9 @@ fn the_first_protocol_token_says_what_protocol_md_says_whatever_today_is() {
     assert!(share.is_expired(at("2026-12-31T11:00:00Z")));
     let other = ShareTokenCodec::new(&secrecy::SecretString::from("change-me-I-am-a-secret-key"));
     assert!(other.decode(PROTOCOL_TOKEN_1).is_err(), "other secret");
-    let share = other.decode(PROTOCOL_TOKEN_2).expect("signed with the other secret");
+    let share = other
+        .decode(PROTOCOL_TOKEN_2)
+        .expect("signed with the other secret");
     assert_eq!(share.expiration_date, None, "never expires");
 }
 

@@ -123,7 +123,10 @@ fn skipping_tests_are_shown_by_nextest() {
     let mut missing = Vec::new();
     for entry in std::fs::read_dir(root.join("tests/api")).expect("tests/api listed") {
         let path = entry.expect("entry").path();
-        let module = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let module = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if module == "tools" || module == "main" {
             continue;
         }

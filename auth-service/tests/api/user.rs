@@ -169,7 +169,8 @@ async fn a_roles_or_profile_file_that_does_not_parse_stops_the_start_with_its_pa
         &files,
         &[("PERMISSIONS_FILE_PATH", "/nonexistent/roles.json")],
     )
-    .err().expect("refused");
+    .err()
+    .expect("refused");
     assert!(e.contains("/nonexistent/roles.json"), "{e}");
 
     let files = Files::new();
@@ -512,8 +513,11 @@ async fn a_realm_token_without_kid_is_verified_against_the_published_keys() {
     )
     .unwrap();
     assert!(header.get("kid").is_none(), "{header}");
-    let (status, answer) =
-        profile(&app, json!({"token-key": "Authorization", "token-value": format!("Bearer {no_kid}")})).await;
+    let (status, answer) = profile(
+        &app,
+        json!({"token-key": "Authorization", "token-value": format!("Bearer {no_kid}")}),
+    )
+    .await;
     assert_eq!(
         (status, &answer["permissions"], &answer["name"]),
         (200, &json!(["all", "admin-permissions"]), &json!("admin")),
@@ -549,7 +553,10 @@ async fn concurrent_lookups_of_one_api_key_make_one_keycloak_search() {
     let app = app(&files, Some(&realm), &[]).await;
     let key = |v: &str| json!({"token-key": "api-key", "token-value": v});
     // The admin token is fetched and the connection pool warm.
-    assert_eq!(profile(&app, key("key-doctor-0002")).await.1["name"], "doctor");
+    assert_eq!(
+        profile(&app, key("key-doctor-0002")).await.1["name"],
+        "doctor"
+    );
     let before = realm.stats().await["admin"].as_u64().unwrap();
     // Slow enough that every request arrives while the first search is still out.
     realm.delay(300).await;

@@ -27,7 +27,9 @@ pub struct RolesConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolesUpdate {
     pub roles: BTreeMap<String, RoleUpdate>,
-    #[serde(rename = "available-labels", alias = "available_labels", default)]
+    /// Dashed only, as the Python service reads it: a snake_case `available_labels` is ignored
+    /// there too (inside a role, `authorized_labels` is accepted by both).
+    #[serde(rename = "available-labels", default)]
     pub available_labels: Option<Vec<String>>,
 }
 

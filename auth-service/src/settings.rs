@@ -1,30 +1,17 @@
 //! Every setting of auth-service, read once at start from the environment and from files of the
 //! same name in the secrets directory (Docker secrets; the file wins, trimmed).
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
 
-/// Where Docker mounts secrets; `SECRETS_DIR` overrides it (tests point it elsewhere).
-pub const DEFAULT_SECRETS_DIR: &str = "/run/secrets";
+// The reader of env + /run/secrets and its checks are shared with the landing page.
+pub use service_settings::{http_url, invalid, SettingsError, Source, DEFAULT_SECRETS_DIR};
+
 pub const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0:8000";
 pub const DEFAULT_PERMISSIONS_FILE: &str = "/orthanc_auth_service/permissions.json";
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{name}: {reason}")]
-pub struct SettingsError {
-    pub name: &'static str,
-    pub reason: String,
-}
-
-fn invalid(name: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        name,
-        reason: reason.into(),
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OhifDataSource {
@@ -104,7 +91,8 @@ pub struct Settings {
     pub anonymous_profile_file_path: Option<PathBuf>,
     pub keycloak: Option<KeycloakSettings>,
     pub emails: Option<EmailSettings>,
-    pub database_url: Option<String>,
+    /// May hold a database password (`postgres://user:password@host/db`).
+    pub database_url: Option<SecretString>,
     /// Where local state lives (the default SQLite registry); `DATA_DIR`, default `data`.
     pub data_dir: PathBuf,
     /// `REQUIRE_REGISTERED_TOKENS`: refuse share tokens the registry does not hold.
@@ -115,96 +103,16 @@ pub struct Settings {
 
 impl Settings {
     /// `DATABASE_URL`, or a SQLite file in the data folder.
-    pub fn registry_url(&self) -> String {
+    pub fn registry_url(&self) -> SecretString {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
+            None => SecretString::from(format!(
                 "sqlite://{}",
                 self.data_dir.join("auth-service.sqlite").display()
-            ),
+            )),
         }
     }
 }
-
-/// Raw values: the environment overlaid with the secrets directory.
-pub struct Source {
-    values: HashMap<String, String>,
-}
-
-impl Source {
-    /// `env` overlaid with the files of `secrets_dir` (file wins, trimmed). Only names we know
-    /// are looked up, so an unrelated secret in that folder is never read.
-    pub fn new(env: HashMap<String, String>, secrets_dir: &Path) -> Self {
-        let mut values = env;
-        for name in KNOWN_NAMES {
-            if let Ok(text) = std::fs::read_to_string(secrets_dir.join(name)) {
-                values.insert((*name).to_owned(), text.trim().to_owned());
-            }
-        }
-        Source { values }
-    }
-
-    pub fn from_process() -> Self {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        let dir = env
-            .get("SECRETS_DIR")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_owned());
-        Source::new(env, Path::new(&dir))
-    }
-
-    /// A value, with an empty string counting as unset (compose files often write `VAR=`).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub fn set(&mut self, name: &str, value: String) {
-        self.values.insert(name.to_owned(), value);
-    }
-}
-
-const KNOWN_NAMES: &[&str] = &[
-    "SECRET_KEY",
-    "USERS",
-    "PUBLIC_ORTHANC_ROOT",
-    "PUBLIC_LANDING_ROOT",
-    "PUBLIC_OHIF_ROOT",
-    "OHIF_DATA_SOURCE",
-    "SERVER_ID",
-    "MEDDREAM_TOKEN_SERVICE_URL",
-    "PUBLIC_MEDDREAM_ROOT",
-    "MEDDREAM_CONNECT_TIMEOUT_SECONDS",
-    "MEDDREAM_TIMEOUT_SECONDS",
-    "PERMISSIONS_FILE_PATH",
-    "ANONYMOUS_PROFILE_FILE_PATH",
-    "ENABLE_KEYCLOAK",
-    "KEYCLOAK_URI",
-    "KEYCLOAK_ADMIN_URI",
-    "KEYCLOAK_CLIENT_SECRET",
-    "ENABLE_KEYCLOAK_API_KEYS",
-    "KEYCLOAK_API_KEY_CACHE_SECONDS",
-    "KEYCLOAK_KEYS_REFRESH_SECONDS",
-    "KEYCLOAK_TIMEOUT_SECONDS",
-    "ENABLE_EMAILS",
-    "EMAILS_TEMPLATES_ROOT",
-    "EMAILS_SENDER_ADDRESS",
-    "EMAILS_REPLY_TO",
-    "EMAILS_SMTP_SERVER_HOSTNAME",
-    "EMAILS_SMTP_SERVER_PORT",
-    "EMAILS_SMTP_SERVER_USER_NAME",
-    "EMAILS_SMTP_SERVER_PWD",
-    "EMAILS_SMTP_SERVER_USES_TLS",
-    "EMAILS_SMTP_SERVER_TIMEOUT",
-    "EMAILS_SMTP_SERVER_CA_FILE",
-    "BIND_ADDRESS",
-    "DATABASE_URL",
-    "DATA_DIR",
-    "REQUIRE_REGISTERED_TOKENS",
-    "SHARES_RETENTION_DAYS",
-];
 
 impl Settings {
     pub fn load() -> Result<Settings, SettingsError> {
@@ -292,7 +200,7 @@ impl Settings {
             anonymous_profile_file_path: src.get("ANONYMOUS_PROFILE_FILE_PATH").map(PathBuf::from),
             keycloak,
             emails,
-            database_url: src.get("DATABASE_URL").map(str::to_owned),
+            database_url: src.get("DATABASE_URL").map(SecretString::from),
             data_dir: PathBuf::from(src.get("DATA_DIR").unwrap_or("data")),
             require_registered_tokens: flag(src, "REQUIRE_REGISTERED_TOKENS")?,
             shares_retention_days: match src.get("SHARES_RETENTION_DAYS") {
@@ -309,6 +217,13 @@ impl Settings {
                     })?,
             },
         })
+    }
+}
+
+impl EmailSettings {
+    /// A login configured over plain SMTP: the password crosses the network in clear.
+    pub fn login_without_tls(&self) -> bool {
+        self.smtp_user_name.is_some() && !self.smtp_uses_tls
     }
 }
 
@@ -354,14 +269,6 @@ impl ClassifyStr for serde_json::Error {
     }
 }
 
-fn http_url(name: &'static str, text: &str) -> Result<Url, SettingsError> {
-    let url = Url::parse(text).map_err(|e| invalid(name, format!("not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(invalid(name, "must be an absolute http:// or https:// URL"));
-    }
-    Ok(url)
-}
-
 fn root(src: &Source, name: &'static str) -> Result<Option<PublicRoot>, SettingsError> {
     match src.get(name) {
         None => Ok(None),
@@ -373,24 +280,11 @@ fn root(src: &Source, name: &'static str) -> Result<Option<PublicRoot>, Settings
 }
 
 fn flag(src: &Source, name: &'static str) -> Result<bool, SettingsError> {
-    match src.get(name).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
-        Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
-        Some(_) => Err(invalid(name, "must be true or false")),
-    }
+    src.flag(name)
 }
 
 fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
-    let Some(text) = src.get(name) else {
-        return Ok(Duration::from_secs_f64(default));
-    };
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(invalid(
-            name,
-            "must be a number of seconds between 0 and 3600",
-        )),
-    }
+    src.seconds(name, default)
 }
 
 fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
@@ -478,11 +372,54 @@ mod tests {
         let s = Settings::from_source(&src(&[
             ("SECRET_KEY", "top-secret-key"),
             ("USERS", r#"{"u":"pw-123"}"#),
-        ]));
+            ("DATABASE_URL", "postgres://share:db-pw-456@db.test/shares"),
+            ("ENABLE_KEYCLOAK", "true"),
+            ("KEYCLOAK_CLIENT_SECRET", "kc-secret-789"),
+            ("ENABLE_EMAILS", "true"),
+            ("EMAILS_TEMPLATES_ROOT", "/t"),
+            ("EMAILS_SENDER_ADDRESS", "pacs@x.test"),
+            ("EMAILS_SMTP_SERVER_HOSTNAME", "smtp.x.test"),
+            ("EMAILS_SMTP_SERVER_USER_NAME", "mailer"),
+            ("EMAILS_SMTP_SERVER_PWD", "smtp-pw-012"),
+        ]))
+        .expect("valid settings");
         let text = format!("{s:?}");
-        assert!(
-            !text.contains("top-secret-key") && !text.contains("pw-123"),
-            "{text}"
-        );
+        assert!(text.contains("smtp.x.test"), "{text}");
+        for secret in [
+            "top-secret-key",
+            "pw-123",
+            "db-pw-456",
+            "kc-secret-789",
+            "smtp-pw-012",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    #[test]
+    fn an_smtp_login_without_tls_is_noticed() {
+        let emails = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend_from_slice(&[
+                ("ENABLE_EMAILS", "true"),
+                ("EMAILS_TEMPLATES_ROOT", "/t"),
+                ("EMAILS_SENDER_ADDRESS", "pacs@x.test"),
+                ("EMAILS_SMTP_SERVER_HOSTNAME", "smtp.x.test"),
+            ]);
+            pairs.extend_from_slice(extra);
+            Settings::from_source(&src(&pairs))
+                .expect("valid settings")
+                .emails
+                .expect("e-mails on")
+        };
+        let login = [
+            ("EMAILS_SMTP_SERVER_USER_NAME", "mailer"),
+            ("EMAILS_SMTP_SERVER_PWD", "pw"),
+        ];
+        assert!(emails(&login).login_without_tls());
+        let mut with_tls = login.to_vec();
+        with_tls.push(("EMAILS_SMTP_SERVER_USES_TLS", "true"));
+        assert!(!emails(&with_tls).login_without_tls());
+        assert!(!emails(&[]).login_without_tls());
     }
 }

@@ -36,7 +36,7 @@ impl Application {
             .context("Failed to read the bound address")?
             .port();
         let shares = ShareRegistry::open(
-            &settings.registry_url(),
+            secrecy::ExposeSecret::expose_secret(&settings.registry_url()),
             settings.require_registered_tokens,
             settings.shares_retention_days,
         )

@@ -4,76 +4,33 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
-use serde::{Deserialize, Serialize};
-
-use crate::domain::Permission;
 use crate::jsonc;
 use crate::keycloak::{Keycloak, KeycloakUnavailable, KeycloakUser};
 use crate::roles::{RolePermissions, RolesStore};
 use crate::settings::Settings;
 use crate::share_token::strip_bearer;
+use anyhow::Context;
 
 /// Seconds the plugin may keep a Keycloak user's profile.
 const PROFILE_VALIDITY: u32 = 60;
 
-/// `POST /user/get-profile` answer (and the anonymous-profile file). Field order is the Python
-/// service's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserProfile {
-    #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
-    pub authorized_labels: Vec<String>,
-    #[serde(default)]
-    pub permissions: Vec<Permission>,
-    pub name: String,
-    #[serde(rename = "user-id", alias = "user_id", default)]
-    pub user_id: Option<String>,
-    pub validity: u32,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
+// The bodies are the wire crate's, shared with clients.
+pub use auth_wire::{ProfileRequest, UserProfile};
 
-impl UserProfile {
-    /// The Python service's own anonymous profile, used when no file is configured or found.
-    pub fn built_in_anonymous() -> UserProfile {
-        UserProfile {
-            authorized_labels: vec![],
-            permissions: vec![],
-            name: "Anonymous".into(),
-            user_id: None,
-            validity: 60,
-            groups: vec![],
-        }
+fn user_profile(
+    name: String,
+    user_id: Option<String>,
+    grants: RolePermissions,
+    groups: Vec<String>,
+) -> UserProfile {
+    UserProfile {
+        authorized_labels: grants.authorized_labels,
+        permissions: grants.permissions,
+        name,
+        user_id,
+        validity: PROFILE_VALIDITY,
+        groups,
     }
-
-    fn of_user(
-        name: String,
-        user_id: Option<String>,
-        grants: RolePermissions,
-        groups: Vec<String>,
-    ) -> Self {
-        UserProfile {
-            authorized_labels: grants.authorized_labels,
-            permissions: grants.permissions,
-            name,
-            user_id,
-            validity: PROFILE_VALIDITY,
-            groups,
-        }
-    }
-}
-
-/// `POST /user/get-profile` body.
-#[derive(Debug, Deserialize)]
-pub struct ProfileRequest {
-    #[serde(rename = "token-key", default)]
-    pub token_key: Option<String>,
-    #[serde(rename = "token-value", default)]
-    pub token_value: Option<String>,
-    #[serde(rename = "user-id", default)]
-    pub user_id: Option<String>,
-    #[serde(rename = "server-id", default)]
-    pub server_id: Option<String>,
 }
 
 pub struct UserProfiles {
@@ -113,20 +70,25 @@ impl UserProfiles {
         let Some(keycloak) = &self.keycloak else {
             return Ok(self.anonymous.clone());
         };
-        let token = request
+        // As the Python service: a token-value counts only with a token-key naming it, and an
+        // api-key is looked up as sent (a `Bearer ` prefix is part of it). An empty value is no
+        // token at all (Python tried to decode it and answered 400), so a user-id then decides.
+        let token_key = request.token_key.as_deref();
+        let token_value = request
             .token_value
             .as_deref()
-            .map(|t| strip_bearer(t.trim()))
-            .filter(|t| !t.is_empty());
-        if let Some(token) = token {
-            if request.token_key.as_deref() == Some("api-key") {
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && token_key.is_some());
+        if let Some(value) = token_value {
+            if token_key == Some("api-key") {
                 if let Some(admin) = keycloak.api_keys() {
-                    return Ok(match admin.user_by_api_key(token).await? {
+                    return Ok(match admin.user_by_api_key(value).await? {
                         Some(user) => self.of_keycloak_user(user),
                         None => self.anonymous.clone(),
                     });
                 }
             }
+            let token = strip_bearer(value);
             return Ok(match keycloak.verify_access_token(token).await {
                 Some(claims) => {
                     let roles = claims.realm_access.map(|r| r.roles).unwrap_or_default();
@@ -135,7 +97,7 @@ impl UserProfiles {
                         .filter(|n| !n.is_empty())
                         .or(claims.preferred_username)
                         .unwrap_or_default();
-                    UserProfile::of_user(
+                    user_profile(
                         name,
                         claims.sub,
                         self.roles.current().grants(&roles),
@@ -150,7 +112,7 @@ impl UserProfiles {
             keycloak.admin(),
         ) {
             return Ok(match admin.user(user_id).await? {
-                Some(user) => UserProfile::of_user(
+                Some(user) => user_profile(
                     user.username,
                     Some(user.id),
                     RolePermissions::default(),
@@ -164,7 +126,7 @@ impl UserProfiles {
 
     fn of_keycloak_user(&self, user: KeycloakUser) -> UserProfile {
         let grants = self.roles.current().grants(&user.roles);
-        UserProfile::of_user(user.username, Some(user.id), grants, vec![])
+        user_profile(user.username, Some(user.id), grants, vec![])
     }
 }
 

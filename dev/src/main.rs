@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
         "http://{}/",
         loopback(&auth_settings.bind_address)
     ))?;
-    let auth = auth_service::startup::Application::build(auth_settings)?;
+    let auth = auth_service::startup::Application::build(auth_settings).await?;
     let auth_url = with_port(auth_url, auth.port());
 
     let mut landing_source = Source::from_process();

@@ -216,6 +216,7 @@ fn dev_mode_generates_credentials_once_and_prints_the_next_steps_apart_from_the_
 #[test]
 fn an_smtp_login_without_tls_is_warned_about_at_start() {
     let templates = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
     let base = [
         ("SECRET_KEY", "k"),
         ("USERS", r#"{"u":"p"}"#),
@@ -226,6 +227,7 @@ fn an_smtp_login_without_tls_is_warned_about_at_start() {
         ("EMAILS_SMTP_SERVER_HOSTNAME", "smtp.example.test"),
         ("EMAILS_SMTP_SERVER_USER_NAME", "mailer"),
         ("EMAILS_SMTP_SERVER_PWD", "smtp-pw-3141"),
+        ("DATA_DIR", data.path().to_str().unwrap()),
     ];
     let warning = "the SMTP password will cross the network in clear";
     let (_, stderr) = run_until_ready(&base, &[], "");

@@ -32,6 +32,8 @@ fn init_logs() {
 /// `env` adds or overrides.
 pub struct Auth {
     pub url: String,
+    /// The auth-service data folder (its SQLite share registry), removed with it.
+    pub _data_dir: tempfile::TempDir,
 }
 
 pub async fn spawn_auth(env: &[(&str, &str)]) -> Auth {
@@ -42,16 +44,23 @@ pub async fn spawn_auth(env: &[(&str, &str)]) -> Auth {
         ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
         ("PUBLIC_ORTHANC_ROOT".into(), ORTHANC_ROOT.into()),
     ]);
+    let data_dir = tempfile::tempdir().expect("auth-service data dir");
+    vars.insert("DATA_DIR".into(), data_dir.path().display().to_string());
     for (k, v) in env {
         vars.insert((*k).into(), (*v).into());
     }
     let settings =
         auth_service::settings::Settings::from_source(&source(vars.into_iter().collect()))
             .expect("auth-service test settings are valid");
-    let app = auth_service::startup::Application::build(settings).expect("auth-service builds");
+    let app = auth_service::startup::Application::build(settings)
+        .await
+        .expect("auth-service builds");
     let url = format!("http://127.0.0.1:{}/", app.port());
     tokio::spawn(app.run_until_stopped());
-    Auth { url }
+    Auth {
+        url,
+        _data_dir: data_dir,
+    }
 }
 
 impl Auth {

@@ -3,7 +3,7 @@
 //! written once and every caller denies for the same reasons.
 use chrono::{DateTime, Utc};
 
-use crate::domain::ShareToken;
+use crate::domain::{ShareToken, TokenType};
 use crate::share_token::{fingerprint, ShareTokenCodec};
 
 /// Why access was refused. The word of [`Denial::reason`] is what the gate sends nginx in
@@ -37,6 +37,26 @@ pub struct Target<'a> {
     pub dicom_uid: Option<&'a str>,
     pub orthanc_id: Option<&'a str>,
     pub server_id: Option<&'a str>,
+    /// How the resource is used, when the caller knows it (the gate). The plugin checks methods
+    /// itself and asks about DICOMweb reads with `"method":"post"`, so validate leaves it out.
+    pub usage: Option<Usage>,
+}
+
+/// A visitor's use of a resource, as the gate sees it from the original request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// GET or HEAD: the only methods a share token ever allows.
+    pub read_only: bool,
+    pub route: RouteKind,
+}
+
+/// The kind of Orthanc route a request reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Everything a viewer reads: JSON, tags, previews, frames, DICOMweb.
+    View,
+    /// Whole files: `.../archive`, `.../media`, `/instances/{id}/file`.
+    Download,
 }
 
 /// What the decision needs, built once at start.
@@ -54,6 +74,11 @@ impl AccessPolicy {
         &self.codec
     }
 
+    /// `SERVER_ID`, which the gate names as its own (it guards this very Orthanc).
+    pub fn server_id(&self) -> Option<&str> {
+        self.server_id.as_deref()
+    }
+
     /// The share a token grants for `target` at `now`, or why not. Every doubt is a denial.
     pub fn decide(
         &self,
@@ -61,29 +86,33 @@ impl AccessPolicy {
         target: &Target<'_>,
         now: DateTime<Utc>,
     ) -> Result<ShareToken, Denial> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(Denial::Missing)?;
-        let outcome = self.decide_token(token, target, now);
+        let outcome = self
+            .admit(token, now)
+            .and_then(|share| self.authorize(&share, target).map(|()| share));
         if tracing::enabled!(tracing::Level::DEBUG) {
+            let token = fingerprint(token.unwrap_or_default());
             match &outcome {
-                Ok(_) => tracing::debug!(token = %fingerprint(token), "access granted"),
-                Err(d) => {
-                    tracing::debug!(token = %fingerprint(token), reason = d.reason(), "access denied")
-                }
+                Ok(_) => tracing::debug!(%token, "access granted"),
+                Err(d) => tracing::debug!(%token, reason = d.reason(), "access denied"),
             }
         }
         outcome
     }
 
-    fn decide_token(
-        &self,
-        token: &str,
-        target: &Target<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<ShareToken, Denial> {
+    /// The first half of [`AccessPolicy::decide`]: what the token alone says (present, ours,
+    /// not expired). The gate asks it before looking the resource up in Orthanc, so tokenless
+    /// or forged requests never cost an Orthanc call.
+    pub fn admit(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<ShareToken, Denial> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(Denial::Missing)?;
         let share = self.codec.decode(token).map_err(|_| Denial::Invalid)?;
         if share.is_expired(now) {
             return Err(Denial::Expired);
         }
+        Ok(share)
+    }
+
+    /// The second half: whether an admitted share covers `target`.
+    pub fn authorize(&self, share: &ShareToken, target: &Target<'_>) -> Result<(), Denial> {
         if let Some(expected) = &self.server_id {
             if target.server_id != Some(expected.as_str()) {
                 return Err(Denial::Forbidden);
@@ -92,7 +121,16 @@ impl AccessPolicy {
         if !share.grants(target.dicom_uid, target.orthanc_id) {
             return Err(Denial::Forbidden);
         }
-        Ok(share)
+        if let Some(usage) = target.usage {
+            if !usage.read_only {
+                return Err(Denial::Forbidden);
+            }
+            let download_only = share.token_type == Some(TokenType::DownloadInstantLink);
+            if download_only && usage.route != RouteKind::Download {
+                return Err(Denial::Forbidden);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -102,7 +140,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::domain::{ExpirationDate, Level, Resource, TokenType};
+    use crate::domain::{ExpirationDate, Level, Resource};
 
     fn policy(server_id: Option<&str>) -> AccessPolicy {
         AccessPolicy::new(
@@ -112,6 +150,14 @@ mod tests {
     }
 
     fn token(policy: &AccessPolicy, expires: Option<DateTime<Utc>>) -> String {
+        typed_token(policy, expires, TokenType::StoneViewerPublication)
+    }
+
+    fn typed_token(
+        policy: &AccessPolicy,
+        expires: Option<DateTime<Utc>>,
+        token_type: TokenType,
+    ) -> String {
         let share = ShareToken {
             id: None,
             resources: vec![Resource {
@@ -120,13 +166,11 @@ mod tests {
                 url: None,
                 level: Level::Study,
             }],
-            token_type: Some(TokenType::StoneViewerPublication),
+            token_type: Some(token_type),
             expiration_date: expires.and_then(|at| ExpirationDate::after(at, 0)),
             validity_duration: None,
         };
-        policy
-            .codec()
-            .encode(&share, TokenType::StoneViewerPublication)
+        policy.codec().encode(&share, token_type)
     }
 
     #[test]
@@ -171,5 +215,40 @@ mod tests {
         assert_eq!(p.decide(Some(&good), &target, now), Err(Denial::Forbidden));
         target.server_id = Some("srv");
         assert!(p.decide(Some(&good), &target, now).is_ok());
+    }
+
+    #[test]
+    fn a_known_usage_allows_reads_only_and_download_links_only_files() {
+        let now = Utc::now();
+        let p = policy(None);
+        let target = |read_only, route| Target {
+            dicom_uid: Some("1.2"),
+            usage: Some(Usage { read_only, route }),
+            ..Target::default()
+        };
+        let viewer = typed_token(&p, None, TokenType::ViewerInstantLink);
+        let download = typed_token(&p, None, TokenType::DownloadInstantLink);
+        let decide = |t: &str, read_only, route| p.decide(Some(t), &target(read_only, route), now);
+        assert!(decide(&viewer, true, RouteKind::View).is_ok());
+        assert!(decide(&viewer, true, RouteKind::Download).is_ok());
+        assert_eq!(
+            decide(&viewer, false, RouteKind::View),
+            Err(Denial::Forbidden)
+        );
+        assert!(decide(&download, true, RouteKind::Download).is_ok());
+        assert_eq!(
+            decide(&download, true, RouteKind::View),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            decide(&download, false, RouteKind::Download),
+            Err(Denial::Forbidden)
+        );
+        // The plugin's questions carry no usage: a download link keeps validating as before.
+        let plugin = Target {
+            dicom_uid: Some("1.2"),
+            ..Target::default()
+        };
+        assert!(p.decide(Some(&download), &plugin, now).is_ok());
     }
 }

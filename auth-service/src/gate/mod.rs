@@ -173,10 +173,12 @@ fn find_token<'a>(
     uri: &'a OriginalUri,
 ) -> Result<Option<(&'a str, TokenSource)>, placement::Odd> {
     let nonempty = |t: &'a str| Some(t.trim()).filter(|t| !t.is_empty());
+    // Read first so that a repeated `token` argument is refused whatever else is sent.
+    let query = uri.param("token")?;
     if let Some(t) = visit.token_header.map(strip_bearer).and_then(nonempty) {
         return Ok(Some((t, TokenSource::Header)));
     }
-    if let Some(t) = uri.param("token")?.and_then(nonempty) {
+    if let Some(t) = query.and_then(nonempty) {
         return Ok(Some((t, TokenSource::Query)));
     }
     let bearer = visit.authorization.and_then(|a| {

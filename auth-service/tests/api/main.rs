@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod emails;
+mod gate;
+mod gate_stack;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;

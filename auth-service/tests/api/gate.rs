@@ -364,6 +364,62 @@ async fn known_resources_stay_allowed_from_the_cache_and_new_ones_get_503_when_o
 }
 
 #[tokio::test]
+async fn concurrent_first_requests_for_one_resource_ask_orthanc_once() {
+    let Some(stack) = GateStack::start("gate merged misses").await else {
+        return;
+    };
+    let token = stack.token_for_a("viewer-instant-link").await;
+    let series = &stack.studies.a.series[1];
+    let instance = &series.instances[0].id;
+    let uri = format!("/orthanc/instances/{instance}/frames/0/preview");
+    let auth = basic(USER, PASSWORD);
+    let asks: Vec<_> = (0..32)
+        .map(|_| {
+            let (port, uri, token, auth) =
+                (stack.app.port, uri.clone(), token.clone(), auth.clone());
+            tokio::spawn(async move {
+                let headers = [
+                    ("Authorization", auth.as_str()),
+                    ("X-Original-URI", uri.as_str()),
+                    ("X-Original-Method", "GET"),
+                    ("token", token.as_str()),
+                ];
+                raw_request(port, "GET", "/gate", &headers).await.status
+            })
+        })
+        .collect();
+    for ask in asks {
+        assert_eq!(ask.await.expect("ask finished"), 204);
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            ask_gate(&stack.app, "GET", &uri, &[("token", &token)])
+                .await
+                .0,
+            204
+        );
+    }
+    assert_eq!(
+        stack
+            .orthanc
+            .served("GET", &format!("/instances/{instance}")),
+        1
+    );
+    assert_eq!(
+        stack
+            .orthanc
+            .served("GET", &format!("/series/{}", series.id)),
+        1
+    );
+    assert_eq!(
+        stack
+            .orthanc
+            .served("GET", &format!("/studies/{}", stack.studies.a.id)),
+        1
+    );
+}
+
+#[tokio::test]
 async fn orthanc_unreachable_is_a_503_never_an_allow() {
     // No Orthanc at all behind this gate: a closed loopback port.
     let app = spawn_gate_app(&format!("http://127.0.0.1:{}/", free_port())).await;

@@ -130,7 +130,9 @@ impl OrthancServer {
         let config_path = dir.path().join("orthanc.json");
         std::fs::write(&config_path, config.to_string()).expect("config written");
         let log = std::fs::File::create(dir.path().join("orthanc.log")).expect("log file");
+        // --verbose: Orthanc logs every HTTP request it serves, which the tests count.
         let child = Command::new(&tools.orthanc)
+            .arg("--verbose")
             .arg(&config_path)
             .stdout(Stdio::null())
             .stderr(log)
@@ -166,6 +168,15 @@ impl OrthancServer {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("orthanc.log")).unwrap_or_default()
+    }
+
+    /// How many `{method} {path}` requests Orthanc has served (from its verbose log).
+    pub fn served(&self, method: &str, path: &str) -> usize {
+        let line_end = format!("(http) {method} {path}");
+        self.log()
+            .lines()
+            .filter(|l| l.trim_end().ends_with(&line_end))
+            .count()
     }
 
     /// A request to Orthanc itself, with its credentials (to set up and to check the data).

@@ -323,15 +323,9 @@ impl NginxServer {
         .expect("the shipped snippet");
         let filled = [
             ("SHARE_GATE_LISTEN", format!("127.0.0.1:{port}")),
-            (
-                "SHARE_GATE_AUTH_SERVICE",
-                format!("http://127.0.0.1:{auth_port}"),
-            ),
+            ("SHARE_GATE_AUTH_SERVICE", format!("127.0.0.1:{auth_port}")),
             ("SHARE_GATE_AUTH_BASIC", basic_token(USER, PASSWORD)),
-            (
-                "SHARE_GATE_ORTHANC",
-                format!("http://127.0.0.1:{orthanc_port}"),
-            ),
+            ("SHARE_GATE_ORTHANC", format!("127.0.0.1:{orthanc_port}")),
             (
                 "SHARE_GATE_ORTHANC_BASIC",
                 basic_token(ORTHANC_USER, ORTHANC_PASSWORD),

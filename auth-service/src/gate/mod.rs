@@ -188,14 +188,17 @@ fn find_token<'a>(
     if let Some(t) = bearer.and_then(nonempty) {
         return Ok(Some((t, TokenSource::Bearer)));
     }
-    let cookie = visit.cookie.and_then(|header| {
-        header
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE_NAME)
-            .map(|(_, value)| value.trim_matches('"'))
-    });
+    let cookie = visit.cookie.and_then(cookie_token);
     Ok(cookie.and_then(nonempty).map(|t| (t, TokenSource::Cookie)))
+}
+
+/// The token in a `Cookie` header, if it holds ours.
+pub fn cookie_token(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.trim_matches('"'))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::access::Denial;
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::error::{Error, Result};
-use crate::gate::{Gate, TokenSource, Verdict, Visit};
+use crate::gate::{cookie_token, Gate, TokenSource, Verdict, Visit};
 use crate::share_token::fingerprint;
 
 pub const REASON_HEADER: &str = "x-auth-reason";
@@ -38,7 +38,9 @@ pub async fn gate(
             tracing::debug!(token = %fingerprint(&token), ?source, "gate: allowed");
             let mut answer = HttpResponse::NoContent();
             answer.insert_header((CACHE_CONTROL, "no-store"));
-            if source != TokenSource::Cookie {
+            // A viewer sending the token on every request gets the cookie once.
+            let known = visit.cookie.and_then(cookie_token) == Some(token.as_str());
+            if source != TokenSource::Cookie && !known {
                 if let Some(cookie) = gate.cookie(&token) {
                     answer.insert_header((SET_COOKIE, cookie));
                 }

@@ -73,6 +73,15 @@ async fn preview_opens_with_the_token_in_the_query_the_header_the_bearer_or_the_
         None,
         "the cookie is not set again"
     );
+    let header_and_cookie = stack
+        .visit("GET", &preview, &[("token", &token), ("Cookie", &jar)])
+        .await;
+    assert!(header_and_cookie.is_png());
+    assert_eq!(
+        header_and_cookie.header("set-cookie"),
+        None,
+        "the same token is not set again"
+    );
 }
 
 #[tokio::test]

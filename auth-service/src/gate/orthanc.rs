@@ -314,3 +314,53 @@ struct LookupAnswer {
     #[serde(rename = "Type")]
     kind: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERIES: &str = "5b1dcb54-a49234ed-32c2500b-70beb3cc-ba0c8159";
+
+    fn node(
+        level: Level,
+        answer: serde_json::Value,
+    ) -> Result<(String, Option<String>), LookupError> {
+        let answer: ResourceAnswer = serde_json::from_value(answer).expect("parses");
+        answer.into_node(level).map(|n| (n.dicom_uid, n.parent))
+    }
+
+    #[test]
+    fn orthanc_answers_give_the_uid_and_the_parent_of_their_level() {
+        let instance = serde_json::json!({
+            "ID": "335cf67c-c1de4b89-9ebbceb6-b58b80f5-64162532",
+            "MainDicomTags": {"SOPInstanceUID": "1.2.3.4", "InstanceCreationDate": "20261201"},
+            "ParentSeries": SERIES,
+            "Type": "Instance"
+        });
+        assert_eq!(
+            node(Level::Instance, instance),
+            Ok(("1.2.3.4".into(), Some(SERIES.into())))
+        );
+        let patient = serde_json::json!({"MainDicomTags": {}, "Type": "Patient"});
+        assert_eq!(node(Level::Patient, patient), Ok((String::new(), None)));
+    }
+
+    #[test]
+    fn answers_without_uid_or_with_an_odd_parent_are_refused() {
+        let odd = [
+            serde_json::json!({"MainDicomTags": {"SOPInstanceUID": "1.2"}}),
+            serde_json::json!({"MainDicomTags": {"SOPInstanceUID": "1.2"}, "ParentSeries": "../tools"}),
+            serde_json::json!({"MainDicomTags": {}, "ParentSeries": SERIES}),
+            serde_json::json!({"MainDicomTags": {"SOPInstanceUID": ""}, "ParentSeries": SERIES}),
+        ];
+        for answer in odd {
+            assert!(
+                matches!(
+                    node(Level::Instance, answer.clone()),
+                    Err(LookupError::Unavailable(_))
+                ),
+                "{answer}"
+            );
+        }
+    }
+}

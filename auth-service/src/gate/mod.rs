@@ -247,4 +247,32 @@ mod tests {
             Some(("H2", TokenSource::Header))
         );
     }
+
+    #[test]
+    fn the_cookie_is_scoped_and_secure_by_setting() {
+        let gate = |secure| {
+            let orthanc = OrthancSettings {
+                url: url::Url::parse("http://127.0.0.1:1/").expect("url"),
+                user: None,
+                password: None,
+                timeout: std::time::Duration::from_secs(1),
+            };
+            let settings = GateSettings {
+                path_prefix: "/orthanc/".into(),
+                cookie_secure: secure,
+            };
+            Gate::new(&orthanc, &settings).expect("gate builds")
+        };
+        assert_eq!(
+            gate(true).cookie("a.b-c_d").as_deref(),
+            Some("orthanc-share-token=a.b-c_d; Path=/orthanc/; HttpOnly; SameSite=Lax; Secure")
+        );
+        assert_eq!(
+            gate(false).cookie("a.b").as_deref(),
+            Some("orthanc-share-token=a.b; Path=/orthanc/; HttpOnly; SameSite=Lax")
+        );
+        // Nothing that could end the cookie or add an attribute.
+        assert_eq!(gate(false).cookie("a; Domain=evil"), None);
+        assert_eq!(gate(false).cookie(""), None);
+    }
 }

@@ -43,7 +43,7 @@ pub enum TokenSource {
 #[derive(Debug)]
 pub enum Verdict {
     Allow {
-        share: ShareToken,
+        share: std::sync::Arc<ShareToken>,
         token: String,
         source: TokenSource,
     },

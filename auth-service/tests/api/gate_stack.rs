@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{spawn_app, TestApp, PASSWORD, USER};
+use crate::tools::Need;
 
 pub const ORTHANC_USER: &str = "gate";
 pub const ORTHANC_PASSWORD: &str = "gate-orthanc-pw";
@@ -29,7 +30,8 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// The binaries, or None after a loud SKIPPED line; under `CI=true` a missing one fails.
+    /// The binaries, or None after a loud SKIPPED line; under `CI=true` a missing one fails
+    /// (`.ci/run` installs them).
     pub fn find(test: &str) -> Option<Tools> {
         let found = (|| {
             let orthanc = executable("Orthanc").ok_or("Orthanc (apt-get install -y orthanc)")?;
@@ -44,11 +46,8 @@ impl Tools {
         })();
         match found {
             Ok(tools) => Some(tools),
-            Err(missing) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("{test}: {missing} not found; .ci/run installs it")
-            }
             Err(missing) => {
-                eprintln!("\n!!!!! SKIPPED {test}: {missing} not found !!!!!\n");
+                crate::tools::unavailable(test, &format!("{missing} not found"), Need::Required);
                 None
             }
         }

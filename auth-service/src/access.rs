@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
-use crate::domain::{ShareId, ShareToken};
+use crate::domain::{ShareId, ShareToken, TokenType};
 use crate::share_token::{fingerprint, DecodeError, ShareTokenCodec};
 use crate::shares::{KnownShares, Standing};
 
@@ -52,6 +52,33 @@ pub struct Target<'a> {
     pub dicom_uid: Option<&'a str>,
     pub orthanc_id: Option<&'a str>,
     pub server_id: Option<&'a str>,
+    /// How the resource is used, when the caller knows it (the gate). The plugin checks methods
+    /// itself and asks about DICOMweb reads with `"method":"post"`, so validate leaves it out.
+    pub usage: Option<Usage>,
+}
+
+/// A token that passed [`AccessPolicy::admit`]: its share and its registry id.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    pub share: Arc<ShareToken>,
+    pub id: ShareId,
+}
+
+/// A visitor's use of a resource, as the gate sees it from the original request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// GET or HEAD: the only methods a share token ever allows.
+    pub read_only: bool,
+    pub route: RouteKind,
+}
+
+/// The kind of Orthanc route a request reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Everything a viewer reads: JSON, tags, previews, frames, DICOMweb.
+    View,
+    /// Whole files: `.../archive`, `.../media`, `/instances/{id}/file`.
+    Download,
 }
 
 /// What the decision needs, built once at start.
@@ -135,6 +162,11 @@ impl AccessPolicy {
         &self.codec
     }
 
+    /// `SERVER_ID`, which the gate names as its own (it guards this very Orthanc).
+    pub fn server_id(&self) -> Option<&str> {
+        self.server_id.as_deref()
+    }
+
     /// The share a token grants for `target` at `now`, or why not. Every doubt is a denial.
     pub fn decide(
         &self,
@@ -142,30 +174,42 @@ impl AccessPolicy {
         target: &Target<'_>,
         now: DateTime<Utc>,
     ) -> Result<Arc<ShareToken>, Denial> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(Denial::Missing)?;
-        let outcome = self.decide_token(token, target, now);
+        let outcome = self.admit(token, now).and_then(|admitted| {
+            self.authorize(&admitted, target, now)
+                .map(|()| admitted.share)
+        });
         if tracing::enabled!(tracing::Level::DEBUG) {
+            let token = fingerprint(token.unwrap_or_default());
             match &outcome {
-                Ok(_) => tracing::debug!(token = %fingerprint(token), "access granted"),
-                Err(d) => {
-                    tracing::debug!(token = %fingerprint(token), reason = d.reason(), "access denied")
-                }
+                Ok(_) => tracing::debug!(%token, "access granted"),
+                Err(d) => tracing::debug!(%token, reason = d.reason(), "access denied"),
             }
         }
         outcome
     }
 
-    fn decide_token(
-        &self,
-        token: &str,
-        target: &Target<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Arc<ShareToken>, Denial> {
+    /// The first half of [`AccessPolicy::decide`]: what the token alone says (present, ours,
+    /// not expired). The gate asks it before looking the resource up in Orthanc, so tokenless
+    /// or forged requests never cost an Orthanc call.
+    pub fn admit(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Admitted, Denial> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(Denial::Missing)?;
         let share = self.share(token).map_err(|_| Denial::Invalid)?;
         let id = self.registered(token)?;
         if share.is_expired(now) {
             return Err(Denial::Expired);
         }
+        Ok(Admitted { share, id })
+    }
+
+    /// The second half: whether an admitted share covers `target`. A grant is noted as a use
+    /// of the share (last used at; batched, never a write here).
+    pub fn authorize(
+        &self,
+        admitted: &Admitted,
+        target: &Target<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Denial> {
+        let share = &admitted.share;
         if let Some(expected) = &self.server_id {
             if target.server_id != Some(expected.as_str()) {
                 return Err(Denial::Forbidden);
@@ -174,8 +218,17 @@ impl AccessPolicy {
         if !share.grants(target.dicom_uid, target.orthanc_id) {
             return Err(Denial::Forbidden);
         }
-        self.known.note_use(&id, now.timestamp_millis());
-        Ok(share)
+        if let Some(usage) = target.usage {
+            if !usage.read_only {
+                return Err(Denial::Forbidden);
+            }
+            let download_only = share.token_type == Some(TokenType::DownloadInstantLink);
+            if download_only && usage.route != RouteKind::Download {
+                return Err(Denial::Forbidden);
+            }
+        }
+        self.known.note_use(&admitted.id, now.timestamp_millis());
+        Ok(())
     }
 
     /// The share a token carries once its signature and claims are checked (expiry not
@@ -200,7 +253,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::domain::{ExpirationDate, Level, Resource, TokenType};
+    use crate::domain::{ExpirationDate, Level, Resource};
 
     fn policy(server_id: Option<&str>) -> AccessPolicy {
         policy_with(server_id, Arc::new(KnownShares::new()), false)
@@ -220,6 +273,14 @@ mod tests {
     }
 
     fn token(policy: &AccessPolicy, expires: Option<DateTime<Utc>>) -> String {
+        typed_token(policy, expires, TokenType::StoneViewerPublication)
+    }
+
+    fn typed_token(
+        policy: &AccessPolicy,
+        expires: Option<DateTime<Utc>>,
+        token_type: TokenType,
+    ) -> String {
         let share = ShareToken {
             id: None,
             resources: vec![Resource {
@@ -228,13 +289,11 @@ mod tests {
                 url: None,
                 level: Level::Study,
             }],
-            token_type: Some(TokenType::StoneViewerPublication),
+            token_type: Some(token_type),
             expiration_date: expires.and_then(|at| ExpirationDate::after(at, 0)),
             validity_duration: None,
         };
-        policy
-            .codec()
-            .encode(&share, TokenType::StoneViewerPublication)
+        policy.codec().encode(&share, token_type)
     }
 
     #[test]
@@ -314,5 +373,40 @@ mod tests {
             strict.decide(Some(&good), &study, now),
             Err(Denial::Invalid)
         );
+    }
+
+    #[test]
+    fn a_known_usage_allows_reads_only_and_download_links_only_files() {
+        let now = Utc::now();
+        let p = policy(None);
+        let target = |read_only, route| Target {
+            dicom_uid: Some("1.2"),
+            usage: Some(Usage { read_only, route }),
+            ..Target::default()
+        };
+        let viewer = typed_token(&p, None, TokenType::ViewerInstantLink);
+        let download = typed_token(&p, None, TokenType::DownloadInstantLink);
+        let decide = |t: &str, read_only, route| p.decide(Some(t), &target(read_only, route), now);
+        assert!(decide(&viewer, true, RouteKind::View).is_ok());
+        assert!(decide(&viewer, true, RouteKind::Download).is_ok());
+        assert_eq!(
+            decide(&viewer, false, RouteKind::View),
+            Err(Denial::Forbidden)
+        );
+        assert!(decide(&download, true, RouteKind::Download).is_ok());
+        assert_eq!(
+            decide(&download, true, RouteKind::View),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            decide(&download, false, RouteKind::Download),
+            Err(Denial::Forbidden)
+        );
+        // The plugin's questions carry no usage: a download link keeps validating as before.
+        let plugin = Target {
+            dicom_uid: Some("1.2"),
+            ..Target::default()
+        };
+        assert!(p.decide(Some(&download), &plugin, now).is_ok());
     }
 }

@@ -7,6 +7,7 @@ pub mod dev_mode;
 pub mod domain;
 pub mod emails;
 pub mod error;
+pub mod gate;
 pub mod jsonc;
 pub mod keycloak;
 pub mod roles;

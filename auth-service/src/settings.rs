@@ -75,6 +75,28 @@ pub struct EmailSettings {
     pub smtp_ca_file: Option<PathBuf>,
 }
 
+/// Where the gate looks resources up (`ORTHANC_URL`, `ORTHANC_USER`, `ORTHANC_PASSWORD`).
+#[derive(Clone, Debug)]
+pub struct OrthancSettings {
+    /// Always ends with `/`, so paths join below it.
+    pub url: Url,
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+    /// Ours: the whole-request time limit of one look-up.
+    pub timeout: Duration,
+}
+
+/// The nginx gate's own settings (ours).
+#[derive(Clone, Debug)]
+pub struct GateSettings {
+    /// The public path nginx serves Orthanc under (`/orthanc/`): stripped from `X-Original-URI`,
+    /// and the path of the token cookie.
+    pub path_prefix: String,
+    /// Whether the token cookie carries `Secure` (default true: browsers then send it over HTTPS
+    /// only; set false for plain-HTTP set-ups).
+    pub cookie_secure: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub secret_key: SecretString,
@@ -99,6 +121,9 @@ pub struct Settings {
     pub require_registered_tokens: bool,
     /// `SHARES_RETENTION_DAYS`: expired shares are purged from the registry after this.
     pub shares_retention_days: u32,
+    /// Present when `ORTHANC_URL` is set: enables `GET /gate`.
+    pub orthanc: Option<OrthancSettings>,
+    pub gate: GateSettings,
 }
 
 impl Settings {
@@ -216,6 +241,8 @@ impl Settings {
                         )
                     })?,
             },
+            orthanc: orthanc_settings(src)?,
+            gate: gate_settings(src)?,
         })
     }
 }
@@ -285,6 +312,56 @@ fn flag(src: &Source, name: &'static str) -> Result<bool, SettingsError> {
 
 fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
     src.seconds(name, default)
+}
+
+fn orthanc_settings(src: &Source) -> Result<Option<OrthancSettings>, SettingsError> {
+    let Some(text) = src.get("ORTHANC_URL") else {
+        return Ok(None);
+    };
+    let mut url = http_url("ORTHANC_URL", text)?;
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    let user = src.get("ORTHANC_USER").map(str::to_owned);
+    let password = src.get("ORTHANC_PASSWORD").map(SecretString::from);
+    if user.is_some() != password.is_some() {
+        return Err(invalid(
+            "ORTHANC_USER",
+            "ORTHANC_USER and ORTHANC_PASSWORD go together (one of Orthanc's RegisteredUsers)",
+        ));
+    }
+    Ok(Some(OrthancSettings {
+        url,
+        user,
+        password,
+        timeout: seconds(src, "ORTHANC_TIMEOUT_SECONDS", 5.0)?,
+    }))
+}
+
+fn gate_settings(src: &Source) -> Result<GateSettings, SettingsError> {
+    let path_prefix = src.get("GATE_PATH_PREFIX").unwrap_or("/").to_owned();
+    let plain = path_prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
+    if !path_prefix.starts_with('/')
+        || !path_prefix.ends_with('/')
+        || path_prefix.contains("//")
+        || path_prefix.split('/').any(|s| s == "." || s == "..")
+        || !plain
+    {
+        return Err(invalid(
+            "GATE_PATH_PREFIX",
+            "must be a plain path starting and ending with '/', e.g. /orthanc/",
+        ));
+    }
+    let cookie_secure = match src.get("GATE_COOKIE_SECURE") {
+        None => true,
+        Some(_) => flag(src, "GATE_COOKIE_SECURE")?,
+    };
+    Ok(GateSettings {
+        path_prefix,
+        cookie_secure,
+    })
 }
 
 fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
@@ -357,6 +434,23 @@ mod tests {
             "PUBLIC_ORTHANC_ROOT"
         );
         assert_eq!(err(&[("ENABLE_EMAILS", "maybe")]).name, "ENABLE_EMAILS");
+        assert_eq!(err(&[("ORTHANC_URL", "ftp://x/")]).name, "ORTHANC_URL");
+        assert_eq!(
+            err(&[("ORTHANC_URL", "http://o/"), ("ORTHANC_USER", "u")]).name,
+            "ORTHANC_USER"
+        );
+        assert_eq!(
+            err(&[("GATE_PATH_PREFIX", "orthanc")]).name,
+            "GATE_PATH_PREFIX"
+        );
+        assert_eq!(
+            err(&[("GATE_PATH_PREFIX", "/a/../b/")]).name,
+            "GATE_PATH_PREFIX"
+        );
+        assert_eq!(
+            err(&[("GATE_COOKIE_SECURE", "maybe")]).name,
+            "GATE_COOKIE_SECURE"
+        );
         assert!(Settings::from_source(&src(&[("USERS", r#"{"u":"p"}"#)])).is_err());
         assert!(Settings::from_source(&src(&[("SECRET_KEY", "k")])).is_err());
     }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::app_state::AppState;
 use crate::basic_auth::BasicCredentials;
 use crate::emails::Emails;
+use crate::gate::Gate;
 use crate::settings::Settings;
 use crate::shares::ShareRegistry;
 use crate::user_profiles::UserProfiles;
@@ -54,12 +55,21 @@ impl Application {
             }));
         }
         let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
+        let gate = match &settings.orthanc {
+            Some(orthanc) => Some(web::Data::new(Gate::new(orthanc, &settings.gate)?)),
+            None => None,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(credentials.clone())
                 .app_data(profiles.clone())
                 .app_data(emails.clone())
+                .configure(|cfg| {
+                    if let Some(gate) = &gate {
+                        cfg.app_data(gate.clone());
+                    }
+                })
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap(from_fn(telemetry::request_span))
                 .configure(routes::configure)

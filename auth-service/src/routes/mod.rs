@@ -1,6 +1,7 @@
 //! Route table. One file per group of routes.
 mod emails;
 mod fallback;
+mod gate;
 mod health;
 mod roles;
 mod shares;
@@ -19,6 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/health")
             .get(health::health)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/gate")
+            .get(gate::gate)
             .default_service(fallback::allow("GET")),
     )
     .service(

@@ -171,6 +171,7 @@ pub async fn validate(
         dicom_uid: request.dicom_uid.as_deref(),
         orthanc_id: request.orthanc_id.as_deref(),
         server_id: request.server_id.as_deref(),
+        usage: None,
     };
     let granted = state.access.decide(token, &target, Utc::now()).is_ok();
     Ok(HttpResponse::Ok()

@@ -6,6 +6,8 @@
 mod tools;
 
 mod emails;
+mod gate;
+mod gate_stack;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;

@@ -81,7 +81,7 @@ proptest! {
     #[test]
     fn arbitrary_jwt_shaped_input_never_grants(h in proptest::collection::vec(any::<u8>(), 0..64), p in proptest::collection::vec(any::<u8>(), 0..256), s in proptest::collection::vec(any::<u8>(), 0..40)) {
         let token = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p), URL_SAFE_NO_PAD.encode(s));
-        let target = Target { dicom_uid: Some("1.2"), orthanc_id: Some("x"), server_id: None };
+        let target = Target { dicom_uid: Some("1.2"), orthanc_id: Some("x"), server_id: None, usage: None };
         prop_assert!(policy().decide(Some(&token), &target, chrono::Utc::now()).is_err());
         let _ = codec().decode(&token);
     }

@@ -1,0 +1,75 @@
+//! `GET /gate`: nginx `auth_request` asks whether the visitor's request may reach Orthanc.
+//! 204 allows; 401/403 deny with `X-Auth-Reason`; 503 when Orthanc cannot be asked.
+use actix_web::http::header::{HeaderName, CACHE_CONTROL, COOKIE, SET_COOKIE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde_json::json;
+
+use crate::access::Denial;
+use crate::app_state::AppState;
+use crate::basic_auth::Caller;
+use crate::error::{Error, Result};
+use crate::gate::{cookie_token, Gate, TokenSource, Verdict, Visit};
+use crate::share_token::fingerprint;
+
+pub const REASON_HEADER: &str = "x-auth-reason";
+
+pub async fn gate(
+    _caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gate: Option<web::Data<Gate>>,
+) -> Result<HttpResponse> {
+    let gate = gate.ok_or_else(|| Error::NotFound {
+        error: "gate disabled",
+        detail: "set ORTHANC_URL (and ORTHANC_USER, ORTHANC_PASSWORD) on auth-service".into(),
+    })?;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let visit = Visit {
+        method: header("x-original-method"),
+        uri: header("x-original-uri"),
+        token_header: header("token"),
+        authorization: header("x-original-authorization"),
+        cookie: req.headers().get(COOKIE).and_then(|v| v.to_str().ok()),
+    };
+    match gate.decide(&state.access, &visit, Utc::now()).await {
+        Verdict::Allow { token, source, .. } => {
+            tracing::debug!(token = %fingerprint(&token), ?source, "gate: allowed");
+            let mut answer = HttpResponse::NoContent();
+            answer.insert_header((CACHE_CONTROL, "no-store"));
+            // A viewer sending the token on every request gets the cookie once.
+            let known = visit.cookie.and_then(cookie_token) == Some(token.as_str());
+            if source != TokenSource::Cookie && !known {
+                if let Some(cookie) = gate.cookie(&token) {
+                    answer.insert_header((SET_COOKIE, cookie));
+                }
+            }
+            Ok(answer.finish())
+        }
+        Verdict::Deny { denial, why } => {
+            tracing::info!(reason = denial.reason(), %why, "gate: denied");
+            Ok(denied(denial))
+        }
+        Verdict::Unavailable(why) => {
+            tracing::warn!(%why, "gate: Orthanc unavailable, request denied");
+            Err(Error::Unavailable {
+                error: "orthanc unavailable",
+                detail: Some("the gate cannot place the resource; see the auth-service log".into()),
+            })
+        }
+    }
+}
+
+/// 401 when the token itself is unusable (missing, invalid, expired, revoked...), 403 when a good
+/// token does not cover the request.
+fn denied(denial: Denial) -> HttpResponse {
+    let status = match denial {
+        Denial::Forbidden => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    HttpResponse::build(status)
+        .insert_header((HeaderName::from_static(REASON_HEADER), denial.reason()))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({"error": "access denied", "detail": denial.reason()}))
+}

@@ -7,6 +7,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+pub use crate::operations_settings::OperationsSettings;
+
 /// Where Docker mounts secrets; `SECRETS_DIR` overrides it (tests point it elsewhere).
 pub const DEFAULT_SECRETS_DIR: &str = "/run/secrets";
 pub const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0:8000";
@@ -105,6 +107,8 @@ pub struct Settings {
     pub keycloak: Option<KeycloakSettings>,
     pub emails: Option<EmailSettings>,
     pub database_url: Option<String>,
+    /// Health, shutdown, throttling, metrics and log settings (operations_settings.rs).
+    pub operations: OperationsSettings,
 }
 
 /// Raw values: the environment overlaid with the secrets directory.
@@ -271,6 +275,7 @@ impl Settings {
             keycloak,
             emails,
             database_url: src.get("DATABASE_URL").map(str::to_owned),
+            operations: OperationsSettings::from_source(src)?,
         })
     }
 }

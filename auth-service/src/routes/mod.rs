@@ -18,6 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(fallback::allow("GET")),
     )
     .service(
+        web::resource("/ready")
+            .get(health::ready)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
         web::resource("/tokens/validate")
             .post(tokens::validate)
             .default_service(fallback::allow("POST")),

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod emails;
+mod health;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;
@@ -12,5 +13,8 @@ mod properties;
 mod realm;
 mod roles;
 mod settings;
+mod shutdown;
+mod stand_ins;
+mod throttle;
 mod tokens;
 mod user;

@@ -1,0 +1,205 @@
+//! Graceful shutdown: SIGTERM stops new connections, lets in-flight requests finish (bounded),
+//! then runs the shutdown hooks.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auth_service::settings::{Settings, Source};
+use auth_service::startup::Application;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::json;
+
+use crate::helpers::{basic, PASSWORD, SECRET, USER};
+use crate::stand_ins::{HeldMeddream, HELD_TOKEN};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-service");
+/// Below the MedDream client's own concurrency cap, so every call reaches the stand-in.
+const IN_FLIGHT: usize = 6;
+
+fn users() -> String {
+    format!(r#"{{"{USER}": "{PASSWORD}"}}"#)
+}
+
+/// Sends `IN_FLIGHT` instant-link requests that the stand-in holds.
+fn start_held_requests(
+    port: u16,
+) -> Vec<tokio::task::JoinHandle<Result<(u16, String), reqwest::Error>>> {
+    (0..IN_FLIGHT)
+        .map(|i| {
+            tokio::spawn(async move {
+                let res = reqwest::Client::new()
+                    .put(format!("http://127.0.0.1:{port}/tokens/meddream-instant-link"))
+                    .header("Authorization", basic(USER, PASSWORD))
+                    .json(&json!({"resources": [{"dicom-uid": format!("1.2.{i}"), "level": "study"}]}))
+                    .send()
+                    .await?;
+                let status = res.status().as_u16();
+                Ok((status, res.text().await?))
+            })
+        })
+        .collect()
+}
+
+async fn wait_until_refused(port: u16) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the port still accepts connections after SIGTERM");
+}
+
+#[tokio::test]
+async fn sigterm_answers_every_in_flight_request_and_refuses_new_connections() {
+    let meddream = HeldMeddream::start().await;
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("SECRET_KEY", SECRET)
+        .env("USERS", users())
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .env("MEDDREAM_TOKEN_SERVICE_URL", &meddream.url)
+        .env(
+            "PUBLIC_MEDDREAM_ROOT",
+            "https://pacs.example.test/meddream/",
+        )
+        .env("MEDDREAM_TIMEOUT_SECONDS", "30")
+        .env("SECRETS_DIR", "/nonexistent-secrets-dir")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("auth-service starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let log_writer = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("auth-service listening") {
+                let port = line
+                    .split("port=")
+                    .nth(1)
+                    .and_then(|p| p.split_whitespace().next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                let _ = port_tx.send(port);
+            }
+            log_writer.lock().unwrap().push_str(&line);
+            log_writer.lock().unwrap().push('\n');
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the listening line")
+        .expect("a port in the listening line");
+
+    let held = start_held_requests(port);
+    meddream.wait_for_calls(IN_FLIGHT).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM sent");
+    wait_until_refused(port).await;
+    meddream.release();
+    for request in held {
+        let (status, body) = request
+            .await
+            .unwrap()
+            .expect("an answer, not a dropped connection");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(HELD_TOKEN), "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "auth-service did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(code.success(), "exit status {code:?}");
+}
+
+fn settings(extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("SECRET_KEY".into(), SECRET.into()),
+        ("USERS".into(), users()),
+        ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
+        (
+            "PUBLIC_MEDDREAM_ROOT".into(),
+            "https://pacs.example.test/meddream/".into(),
+        ),
+        ("MEDDREAM_TIMEOUT_SECONDS".into(), "30".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Settings::from_source(&Source::new(vars, Path::new("/nonexistent-secrets-dir"))).unwrap()
+}
+
+#[tokio::test]
+async fn shutdown_hooks_run_after_the_last_in_flight_request() {
+    let meddream = HeldMeddream::start().await;
+    let mut app =
+        Application::build(settings(&[("MEDDREAM_TOKEN_SERVICE_URL", &meddream.url)])).unwrap();
+    let port = app.port();
+    let events = Arc::new(Mutex::new(Vec::<&str>::new()));
+    let hook_events = events.clone();
+    app.shutdown_hooks().add("test flush", move || async move {
+        hook_events.lock().unwrap().push("flushed");
+    });
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let held = start_held_requests(port);
+    meddream.wait_for_calls(IN_FLIGHT).await;
+    let stopping = tokio::spawn(handle.stop(true));
+    wait_until_refused(port).await;
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "a hook ran before requests finished"
+    );
+    meddream.release();
+    for request in held {
+        let (status, _) = request.await.unwrap().expect("answered");
+        assert_eq!(status, 200);
+    }
+    stopping.await.unwrap();
+    server.await.unwrap().unwrap();
+    assert_eq!(*events.lock().unwrap(), ["flushed"]);
+}
+
+#[tokio::test]
+async fn a_request_that_never_ends_does_not_hold_shutdown_past_its_bound() {
+    let meddream = HeldMeddream::start().await;
+    let app = Application::build(settings(&[
+        ("MEDDREAM_TOKEN_SERVICE_URL", &meddream.url),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "1"),
+    ]))
+    .unwrap();
+    let port = app.port();
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let held = start_held_requests(port);
+    meddream.wait_for_calls(IN_FLIGHT).await;
+    let started = Instant::now();
+    handle.stop(true).await;
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops within its bound")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it did wait for in-flight work"
+    );
+    for request in held {
+        assert!(request.await.unwrap().is_err(), "cut after the bound");
+    }
+}

@@ -1,10 +1,13 @@
 //! What every handler shares, built once at start from the settings.
+use std::sync::Arc;
+
 use anyhow::Context;
 use meddream_bridge::{MeddreamClient, MeddreamError};
 
 use crate::access::AccessPolicy;
 use crate::domain::{Level, Resource};
 use crate::error::Error;
+use crate::metrics::{DependencyCalls, Metrics};
 use crate::settings::Settings;
 use crate::share_token::ShareTokenCodec;
 use crate::viewer_links::ViewerLinks;
@@ -15,6 +18,8 @@ pub struct AppState {
     pub links: ViewerLinks,
     /// Present when MEDDREAM_TOKEN_SERVICE_URL is set.
     pub meddream: Option<MeddreamClient>,
+    pub meddream_calls: DependencyCalls,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -26,7 +31,12 @@ impl AppState {
                     .context("Failed to build the MedDream token service client")?,
             ),
         };
+        let metrics = Metrics::new(settings.operations.metrics_enabled)?;
+        let meddream_calls = DependencyCalls::new("meddream")?;
+        metrics.register(&meddream_calls)?;
         Ok(AppState {
+            meddream_calls,
+            metrics: Arc::new(metrics),
             access: AccessPolicy::new(
                 ShareTokenCodec::new(&settings.secret_key),
                 settings.server_id.clone(),
@@ -57,7 +67,11 @@ impl AppState {
             .iter()
             .filter_map(|r| r.dicom_uid.clone())
             .collect();
-        let token = client.instant_token(&uids).await.map_err(meddream_error)?;
+        let token = self
+            .meddream_calls
+            .time(client.instant_token(&uids))
+            .await
+            .map_err(meddream_error)?;
         let url = self
             .links
             .meddream_url(resources, &token)

@@ -9,6 +9,7 @@ pub mod emails;
 pub mod error;
 pub mod jsonc;
 pub mod keycloak;
+pub mod metrics;
 pub mod operations_settings;
 pub mod readiness;
 pub mod roles;

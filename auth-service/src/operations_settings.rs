@@ -52,6 +52,8 @@ pub struct OperationsSettings {
     /// When set, `/metrics` is served there without credentials instead of behind basic auth on
     /// the main address.
     pub metrics_bind_address: Option<String>,
+    /// ENABLE_METRICS (default true).
+    pub metrics_enabled: bool,
     pub log_format: LogFormat,
 }
 
@@ -73,6 +75,15 @@ impl OperationsSettings {
                 trusted_proxies: proxies(src.get("TRUSTED_PROXIES"))?,
             },
             metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
+            metrics_enabled: match src
+                .get("ENABLE_METRICS")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("true") | Some("1") | Some("yes") | Some("on") => true,
+                Some("false") | Some("0") | Some("no") | Some("off") => false,
+                Some(_) => return Err(invalid("ENABLE_METRICS", "must be true or false")),
+            },
             log_format: LogFormat::parse(src.get("LOG_FORMAT"))?,
         })
     }
@@ -89,6 +100,7 @@ impl Default for OperationsSettings {
                 trusted_proxies: Vec::new(),
             },
             metrics_bind_address: None,
+            metrics_enabled: true,
             log_format: LogFormat::Human,
         }
     }

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use lettre::message::Mailbox;
 
+use crate::metrics::DependencyCalls;
 use crate::settings::EmailSettings;
 
 pub use mailer::{Delivery, Mailer, SendError, SmtpSecurity};
@@ -43,6 +44,8 @@ impl Emails {
 pub struct EmailService {
     pub templates: Templates,
     mailer: Mailer,
+    /// Latency and errors of the SMTP exchanges (metrics.rs).
+    pub calls: DependencyCalls,
     sender: Mailbox,
     reply_to: Option<Mailbox>,
 }
@@ -68,6 +71,7 @@ impl EmailService {
         Ok(EmailService {
             templates: Templates::new(settings.templates_root.clone()),
             mailer: Mailer::new(settings)?,
+            calls: DependencyCalls::new("smtp")?,
             sender,
             reply_to,
         })
@@ -92,8 +96,8 @@ impl EmailService {
             outgoing.html,
         )
         .map_err(|e| SendError::Compose(e.to_string()))?;
-        self.mailer
-            .send(message.envelope(), &message.formatted())
+        self.calls
+            .time(self.mailer.send(message.envelope(), &message.formatted()))
             .await
     }
 }

@@ -202,12 +202,11 @@ impl KeycloakAdmin {
         let mut renewed = false;
         loop {
             let token = self.admin_token(renewed).await?;
+            let send = self.realm.http.get(url.clone()).bearer_auth(token).send();
             let response = self
                 .realm
-                .http
-                .get(url.clone())
-                .bearer_auth(token)
-                .send()
+                .calls
+                .time_http(send)
                 .await
                 .map_err(|e| unreachable(&url, &e))?;
             let status = response.status();
@@ -241,7 +240,7 @@ impl KeycloakAdmin {
             }
         }
         let endpoint = super::Discovery::url(&self.realm.discovery().await?.token_endpoint)?;
-        let response = self
+        let send = self
             .realm
             .http
             .post(endpoint.clone())
@@ -250,7 +249,11 @@ impl KeycloakAdmin {
                 ("client_id", "admin-cli"),
                 ("client_secret", self.client_secret.expose_secret()),
             ])
-            .send()
+            .send();
+        let response = self
+            .realm
+            .calls
+            .time_http(send)
             .await
             .map_err(|e| unreachable(&endpoint, &e))?;
         let status = response.status();

@@ -2,6 +2,7 @@
 mod emails;
 mod fallback;
 mod health;
+pub mod metrics;
 mod roles;
 mod tokens;
 mod user;
@@ -20,6 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/ready")
             .get(health::ready)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/metrics")
+            .get(metrics::scrape_behind_auth)
             .default_service(fallback::allow("GET")),
     )
     .service(

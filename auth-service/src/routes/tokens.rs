@@ -105,7 +105,9 @@ pub async fn validate(
         orthanc_id: request.orthanc_id.as_deref(),
         server_id: request.server_id.as_deref(),
     };
-    let granted = state.access.decide(token, &target, Utc::now()).is_ok();
+    let decision = state.access.decide(token, &target, Utc::now());
+    state.metrics.record_decision(&decision);
+    let granted = decision.is_ok();
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(if granted { GRANTED } else { DENIED }))

@@ -7,6 +7,7 @@ mod helpers;
 mod keycloak_container;
 mod keycloak_double;
 mod meddream;
+mod metrics;
 mod no_500;
 mod plugin_replay;
 mod properties;

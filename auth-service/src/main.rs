@@ -6,7 +6,13 @@ use auth_service::{dev_mode, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init("info");
+    // Before the settings (their errors are logged): an unreadable LOG_FORMAT falls back to
+    // human lines here and stops the start with its name below.
+    let log_format = std::env::var("LOG_FORMAT").ok();
+    telemetry::init_with_format(
+        "info",
+        telemetry::LogFormat::parse(log_format.as_deref()).unwrap_or_default(),
+    );
     let dev = std::env::args().any(|a| a == "--dev");
     let mut source = Source::from_process();
     let banner = if dev {

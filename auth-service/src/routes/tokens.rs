@@ -13,6 +13,7 @@ use crate::basic_auth::Caller;
 use crate::domain::{ExpirationDate, ShareToken, TokenType};
 use crate::error::{Error, Result};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
+use crate::telemetry;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
@@ -100,6 +101,9 @@ pub async fn validate(
         .or(request.token_value.as_deref())
         .map(strip_bearer)
         .filter(|t| !t.is_empty());
+    if let Some(token) = token {
+        telemetry::note_token(&req, || fingerprint(token));
+    }
     let target = Target {
         dicom_uid: request.dicom_uid.as_deref(),
         orthanc_id: request.orthanc_id.as_deref(),
@@ -125,6 +129,7 @@ pub async fn decode(
         .as_deref()
         .map(strip_bearer)
         .ok_or_else(|| Error::bad_request("missing token", "token-value: field required"))?;
+    telemetry::note_token(&req, || fingerprint(token));
     let answer = decode_answer(&state, token).await?;
     tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "share token decoded");
     Ok(HttpResponse::Ok().json(answer))

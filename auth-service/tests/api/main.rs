@@ -6,6 +6,7 @@ mod health;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;
+mod logs;
 mod meddream;
 mod metrics;
 mod no_500;

@@ -1,9 +1,7 @@
 //! Graceful shutdown: SIGTERM stops new connections, lets in-flight requests finish (bounded),
 //! then runs the shutdown hooks.
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,9 +12,8 @@ use nix::unistd::Pid;
 use serde_json::json;
 
 use crate::helpers::{basic, PASSWORD, SECRET, USER};
-use crate::stand_ins::{HeldMeddream, HELD_TOKEN};
+use crate::stand_ins::{BinaryApp, HeldMeddream, HELD_TOKEN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_auth-service");
 /// Below the MedDream client's own concurrency cap, so every call reaches the stand-in.
 const IN_FLIGHT: usize = 6;
 
@@ -60,49 +57,19 @@ async fn wait_until_refused(port: u16) {
 #[tokio::test]
 async fn sigterm_answers_every_in_flight_request_and_refuses_new_connections() {
     let meddream = HeldMeddream::start().await;
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .env("SECRET_KEY", SECRET)
-        .env("USERS", users())
-        .env("BIND_ADDRESS", "127.0.0.1:0")
-        .env("MEDDREAM_TOKEN_SERVICE_URL", &meddream.url)
-        .env(
+    let mut app = BinaryApp::start(&[
+        ("MEDDREAM_TOKEN_SERVICE_URL", &meddream.url),
+        (
             "PUBLIC_MEDDREAM_ROOT",
             "https://pacs.example.test/meddream/",
-        )
-        .env("MEDDREAM_TIMEOUT_SECONDS", "30")
-        .env("SECRETS_DIR", "/nonexistent-secrets-dir")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("auth-service starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let log = Arc::new(Mutex::new(String::new()));
-    let log_writer = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("auth-service listening") {
-                let port = line
-                    .split("port=")
-                    .nth(1)
-                    .and_then(|p| p.split_whitespace().next())
-                    .and_then(|p| p.parse::<u16>().ok());
-                let _ = port_tx.send(port);
-            }
-            log_writer.lock().unwrap().push_str(&line);
-            log_writer.lock().unwrap().push('\n');
-        }
-    });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the listening line")
-        .expect("a port in the listening line");
+        ),
+        ("MEDDREAM_TIMEOUT_SECONDS", "30"),
+    ]);
+    let port = app.port;
 
     let held = start_held_requests(port);
     meddream.wait_for_calls(IN_FLIGHT).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM sent");
+    kill(Pid::from_raw(app.child.id() as i32), Signal::SIGTERM).expect("SIGTERM sent");
     wait_until_refused(port).await;
     meddream.release();
     for request in held {
@@ -115,7 +82,7 @@ async fn sigterm_answers_every_in_flight_request_and_refuses_new_connections() {
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = app.child.try_wait().unwrap() {
             break status;
         }
         assert!(

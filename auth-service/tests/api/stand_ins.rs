@@ -87,3 +87,100 @@ fn complete(seen: &[u8]) -> bool {
         .unwrap_or(0);
     body.len() >= length
 }
+
+/// The real `auth-service` binary on a free loopback port, its stdout (the log) collected.
+pub struct BinaryApp {
+    pub child: std::process::Child,
+    pub port: u16,
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl BinaryApp {
+    /// Starts the binary with the tests' `SECRET_KEY` and `USERS` plus `env` (nothing inherited).
+    pub fn start(env: &[(&str, &str)]) -> BinaryApp {
+        use std::io::{BufRead, BufReader};
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"));
+        command
+            .env_clear()
+            .env("SECRET_KEY", crate::helpers::SECRET)
+            .env(
+                "USERS",
+                format!(
+                    r#"{{"{}": "{}"}}"#,
+                    crate::helpers::USER,
+                    crate::helpers::PASSWORD
+                ),
+            )
+            .env("BIND_ADDRESS", "127.0.0.1:0")
+            .env("SECRETS_DIR", "/nonexistent-secrets-dir")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("auth-service starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("auth-service listening") {
+                    // Human lines hold `port=N`, JSON ones `"port":N`.
+                    let port = line
+                        .split("port")
+                        .nth(1)
+                        .map(|rest| rest.trim_start_matches(['=', '"', ':']))
+                        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+                        .and_then(|p| p.parse::<u16>().ok());
+                    let _ = port_tx.send(port);
+                }
+                let mut log = writer.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the listening line")
+            .expect("a port in the listening line");
+        BinaryApp { child, port, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits (bounded) for a log line holding every one of `parts`, and returns it.
+    pub async fn wait_for_line(&self, parts: &[&str]) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let line = self
+                    .log
+                    .lock()
+                    .unwrap()
+                    .lines()
+                    .find(|l| parts.iter().all(|p| l.contains(p)))
+                    .map(str::to_owned);
+                if let Some(line) = line {
+                    return line;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no log line with {parts:?} in:\n{}", self.log()))
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for BinaryApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

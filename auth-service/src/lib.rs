@@ -4,6 +4,7 @@ pub mod api;
 pub mod app_state;
 pub mod basic_auth;
 pub mod dev_mode;
+pub mod doctor;
 pub mod domain;
 pub mod emails;
 pub mod error;

@@ -12,8 +12,8 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::{basic, spawn_app, status_json, TestApp, PASSWORD, USER};
 
-const SMTP_USER: &str = "smtp-user";
-const SMTP_PASSWORD: &str = "Smtp-Pw-4f9c2";
+pub(crate) const SMTP_USER: &str = "smtp-user";
+pub(crate) const SMTP_PASSWORD: &str = "Smtp-Pw-4f9c2";
 const LAYOUT: &str = "<html><head><style>h1 { color: #235; }</style></head><body><h1>PACS</h1><div>{email-content}</div><p>-- sent by the PACS</p></body></html>\n";
 const SHARE_LINK: &str = "<p>A study was shared with you: <a href=\"{url}\">open it</a>.</p>\n";
 
@@ -45,14 +45,14 @@ fn ensure_aiosmtpd() {
 }
 
 #[derive(Default)]
-struct SmtpOptions {
-    auth: bool,
-    tls: Option<Certificates>,
-    reject: Vec<&'static str>,
+pub(crate) struct SmtpOptions {
+    pub(crate) auth: bool,
+    pub(crate) tls: Option<Certificates>,
+    pub(crate) reject: Vec<&'static str>,
 }
 
-struct SmtpServer {
-    port: u16,
+pub(crate) struct SmtpServer {
+    pub(crate) port: u16,
     log: PathBuf,
     _child: Child,
     _dir: TempDir,
@@ -67,7 +67,7 @@ fn free_port() -> u16 {
 }
 
 impl SmtpServer {
-    async fn start(options: SmtpOptions) -> SmtpServer {
+    pub(crate) async fn start(options: SmtpOptions) -> SmtpServer {
         ensure_aiosmtpd();
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("received.jsonl");
@@ -125,7 +125,7 @@ impl SmtpServer {
 }
 
 /// A private CA and a server certificate it signed for 127.0.0.1, made with the openssl CLI.
-struct Certificates {
+pub(crate) struct Certificates {
     _dir: TempDir,
     ca: PathBuf,
     cert: PathBuf,

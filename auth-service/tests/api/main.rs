@@ -1,6 +1,7 @@
 //! The one integration-test binary of auth-service: the real app on port 0, spoken to over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod doctor;
 mod emails;
 mod health;
 mod helpers;

@@ -146,10 +146,8 @@ async fn meddream_up_passes_and_down_fails() {
     assert_eq!(code, 0);
     assert_eq!(meddream.calls().len(), 1, "one real token request");
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Port 1: nothing listens there, and no test binds it (they all take free ports).
+    let closed = "127.0.0.1:1";
     let down_url = format!("http://{closed}/v3/generate");
     let down = env(&down_url);
     let down: Vec<(&str, &str)> = down.iter().map(|(k, v)| (*k, v.as_str())).collect();

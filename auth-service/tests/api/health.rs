@@ -46,11 +46,8 @@ async fn ready_reuses_its_answer_for_the_cache_time() {
 
 #[tokio::test]
 async fn ready_checks_keycloak_and_smtp_when_they_are_configured() {
-    // Ports that were free a moment ago: nothing listens there.
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Port 1: nothing listens there, and no test binds it (they all take free ports).
+    let closed: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let keycloak = format!("http://{closed}/realms/orthanc/");
     let app = spawn_app(&[("ENABLE_KEYCLOAK", "true"), ("KEYCLOAK_URI", &keycloak)]).await;
     assert_eq!(get(&app, "/ready").await.0, 503);

@@ -88,7 +88,7 @@ async fn validate_decisions_and_requests_are_counted_by_outcome_route_and_status
     assert_eq!(
         value(
             &text,
-            r#"auth_http_requests_total{route="/tokens/{token_type}",status="200"}"#
+            r#"auth_http_requests_total{route="/tokens/viewer-instant-link",status="200"}"#
         ),
         1.0
     );
@@ -208,11 +208,8 @@ async fn metrics_can_be_switched_off() {
 
 #[tokio::test]
 async fn keycloak_and_smtp_failures_are_counted() {
-    // A port that was free a moment ago: nothing answers there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Port 1: nothing listens there, and no test binds it (they all take free ports).
+    let closed: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let keycloak = format!("http://{closed}/realms/orthanc/");
     let templates = tempfile::tempdir().unwrap();
     let port = closed.port().to_string();

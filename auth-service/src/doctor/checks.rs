@@ -12,7 +12,9 @@ use super::Check;
 use crate::emails::SmtpSecurity;
 use crate::keycloak::Keycloak;
 use crate::roles::RolesStore;
-use crate::settings::{EmailSettings, KeycloakSettings, MeddreamSettings, Settings};
+use crate::settings::{
+    EmailSettings, KeycloakSettings, MeddreamSettings, Settings, DEFAULT_PERMISSIONS_FILE,
+};
 
 /// Below this, an HS256 key can be brute-forced offline from one share token.
 const MIN_SECRET_KEY_BYTES: usize = 32;
@@ -64,6 +66,14 @@ pub fn public_roots(settings: &Settings) -> Vec<Check> {
 
 pub fn roles_file(settings: &Settings) -> Check {
     let path = settings.permissions_file_path.display();
+    if !settings.permissions_file_path.exists()
+        && settings.permissions_file_path == std::path::Path::new(DEFAULT_PERMISSIONS_FILE)
+    {
+        return Check::warn(
+            format!("no roles file at {path}: the built-in roles apply"),
+            "mount your roles file there, or set PERMISSIONS_FILE_PATH",
+        );
+    }
     match RolesStore::load(&settings.permissions_file_path) {
         Ok(store) => Check::pass(format!(
             "roles file {path} reads ({} roles)",

@@ -13,6 +13,7 @@ use crate::basic_auth::BasicCredentials;
 use crate::emails::Emails;
 use crate::readiness::Readiness;
 use crate::routes::metrics::MetricsOnMainAddress;
+use crate::routes::openapi::DocsPage;
 use crate::settings::Settings;
 use crate::shutdown::ShutdownHooks;
 use crate::throttle::LoginThrottle;
@@ -56,6 +57,7 @@ impl Application {
         }
         let metrics_address = settings.operations.metrics_bind_address.as_deref();
         let metrics_on_main = web::Data::new(MetricsOnMainAddress(metrics_address.is_none()));
+        let docs_page = web::Data::new(DocsPage::new());
         let metrics_server = metrics_address
             .filter(|_| metrics.enabled)
             .map(|address| metrics_server(address, metrics.clone()))
@@ -70,6 +72,7 @@ impl Application {
                 .app_data(throttle.clone())
                 .app_data(metrics.clone())
                 .app_data(metrics_on_main.clone())
+                .app_data(docs_page.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap(Condition::new(metrics.enabled, from_fn(metrics::observe)))
                 .wrap(from_fn(telemetry::request_span))

@@ -9,6 +9,10 @@ use crate::metrics::Metrics;
 #[derive(Clone, Copy, Debug)]
 pub struct MetricsOnMainAddress(pub bool);
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "Metrics are off, or served on METRICS_BIND_ADDRESS")))]
 pub async fn scrape_behind_auth(
     _caller: Caller,
     metrics: web::Data<Metrics>,

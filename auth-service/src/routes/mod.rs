@@ -3,6 +3,7 @@ mod emails;
 mod fallback;
 mod health;
 pub mod metrics;
+pub mod openapi;
 mod roles;
 mod tokens;
 mod user;
@@ -29,6 +30,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/metrics")
             .get(metrics::scrape_behind_auth)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .get(openapi::openapi_json)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/docs")
+            .get(openapi::docs)
             .default_service(fallback::allow("GET")),
     )
     .service(

@@ -11,6 +11,7 @@ mod logs;
 mod meddream;
 mod metrics;
 mod no_500;
+mod openapi;
 mod plugin_replay;
 mod properties;
 mod realm;

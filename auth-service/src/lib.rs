@@ -21,5 +21,6 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;
+pub mod url_text;
 pub mod user_profiles;
 pub mod viewer_links;

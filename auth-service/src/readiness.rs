@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use url::Url;
@@ -62,7 +63,7 @@ impl Readiness {
             });
         }
         // A SQLite file needs no probe; a PostgreSQL server does.
-        if let Some(db) = settings.database_url.as_deref() {
+        if let Some(db) = settings.database_url.as_ref().map(|d| d.expose_secret()) {
             if let Some(url) = Url::parse(db)
                 .ok()
                 .filter(|u| u.scheme().starts_with("postgres"))

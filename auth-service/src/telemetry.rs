@@ -23,13 +23,16 @@ pub fn init(default_filter: &str) {
 pub fn init_with_format(default_filter: &str, format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // On stderr, as uvicorn logs: stdout stays for what the service says to its operator (the dev
+    // banner, the doctor's report).
     let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false);
     let _ = match format {
         // Colours only on a terminal: docker logs and log files get plain text.
         LogFormat::Human => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init(),
         LogFormat::Json => builder
             .json()

@@ -88,7 +88,7 @@ fn complete(seen: &[u8]) -> bool {
     body.len() >= length
 }
 
-/// The real `auth-service` binary on a free loopback port, its stdout (the log) collected.
+/// The real `auth-service` binary on a free loopback port, its stderr (the log) collected.
 pub struct BinaryApp {
     pub child: std::process::Child,
     pub port: u16,
@@ -114,18 +114,18 @@ impl BinaryApp {
             .env("BIND_ADDRESS", "127.0.0.1:0")
             .env("SECRETS_DIR", "/nonexistent-secrets-dir")
             .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
         for (k, v) in env {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("auth-service starts");
-        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let log = Arc::new(std::sync::Mutex::new(String::new()));
         let writer = log.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("auth-service listening") {
                     // Human lines hold `port=N`, JSON ones `"port":N`.
                     let port = line

@@ -114,5 +114,5 @@ awk -v w="$MED_WITH" -v wo="$MED_WITHOUT" -v rounds="$ROUNDS" -v d="$DURATION" -
     ratio = w / wo
     printf "validate, %s rounds of %s at %s connections (median req/s)\n", rounds, d, c
     printf "  with metrics     %8d\n  without metrics  %8d\n  ratio            %8.3f  (budget >= 0.950: %s)\n",
-        w, wo, ratio, ratio >= 0.95 ? "within" : "OVER"
+        w, wo, ratio, (ratio >= 0.95 ? "within" : "OVER")
 }'

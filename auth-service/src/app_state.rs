@@ -7,6 +7,7 @@ use meddream_bridge::{MeddreamClient, MeddreamError};
 use crate::access::AccessPolicy;
 use crate::domain::{Level, Resource};
 use crate::error::Error;
+use crate::metrics::{DependencyCalls, Metrics};
 use crate::settings::Settings;
 use crate::share_token::ShareTokenCodec;
 use crate::shares::ShareRegistry;
@@ -19,6 +20,8 @@ pub struct AppState {
     /// Present when MEDDREAM_TOKEN_SERVICE_URL is set.
     pub meddream: Option<MeddreamClient>,
     pub shares: Arc<ShareRegistry>,
+    pub meddream_calls: DependencyCalls,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -30,7 +33,12 @@ impl AppState {
                     .context("Failed to build the MedDream token service client")?,
             ),
         };
+        let metrics = Metrics::new(settings.operations.metrics_enabled)?;
+        let meddream_calls = DependencyCalls::new("meddream")?;
+        metrics.register(&meddream_calls)?;
         Ok(AppState {
+            meddream_calls,
+            metrics: Arc::new(metrics),
             access: AccessPolicy::new(
                 ShareTokenCodec::new(&settings.secret_key),
                 settings.server_id.clone(),
@@ -64,7 +72,11 @@ impl AppState {
             .iter()
             .filter_map(|r| r.dicom_uid.clone())
             .collect();
-        let token = client.instant_token(&uids).await.map_err(meddream_error)?;
+        let token = self
+            .meddream_calls
+            .time(client.instant_token(&uids))
+            .await
+            .map_err(meddream_error)?;
         let url = self
             .links
             .meddream_url(resources, &token)

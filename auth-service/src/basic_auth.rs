@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::Error;
 use crate::settings::Users;
+use crate::throttle::LoginThrottle;
 
 /// The accounts, kept as SHA-256 digests of `user:password` so every comparison takes the same
 /// time whatever the lengths, and the passwords are not held in clear after start.
@@ -87,12 +88,24 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Caller, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = match req.app_data::<web::Data<BasicCredentials>>() {
-            Some(credentials) => credentials.check(req.headers().get(AUTHORIZATION)),
-            None => Err(Error::Unexpected(anyhow::anyhow!(
+        let Some(credentials) = req.app_data::<web::Data<BasicCredentials>>() else {
+            return ready(Err(Error::Unexpected(anyhow::anyhow!(
                 "basic credentials are not configured"
-            ))),
+            ))));
         };
+        let throttle = req
+            .app_data::<web::Data<LoginThrottle>>()
+            .and_then(|t| Some((t, t.client(req.peer_addr().map(|a| a.ip()), req.headers())?)));
+        if let Some((throttle, client)) = &throttle {
+            if let Err(retry_after) = throttle.admit(*client) {
+                tracing::warn!(%client, retry_after, "basic auth throttled");
+                return ready(Err(Error::TooManyFailedLogins { retry_after }));
+            }
+        }
+        let result = credentials.check(req.headers().get(AUTHORIZATION));
+        if let (Err(Error::BadCredentials), Some((throttle, client))) = (&result, &throttle) {
+            throttle.record_failure(*client);
+        }
         ready(result)
     }
 }

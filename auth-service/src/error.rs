@@ -46,6 +46,9 @@ pub enum Error {
         error: &'static str,
         detail: Option<String>,
     },
+    /// 429: too many wrong user/password pairs from this client (throttle.rs).
+    #[error("too many failed logins")]
+    TooManyFailedLogins { retry_after: u64 },
     /// Our own fault: logged with its cause chain, answered opaquely.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -77,6 +80,7 @@ impl ResponseError for Error {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +107,10 @@ impl ResponseError for Error {
             }
             Error::BadGateway { error, detail } | Error::Unavailable { error, detail } => {
                 json!({ "error": error, "detail": detail })
+            }
+            Error::TooManyFailedLogins { retry_after } => {
+                answer.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+                json!({ "error": "too many failed logins", "detail": format!("retry after {retry_after} seconds") })
             }
             Error::Unexpected(e) => {
                 tracing::error!(error = ?e, "unexpected error");

@@ -6,7 +6,20 @@ use auth_service::{dev_mode, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init("info");
+    // Before the settings (their errors are logged): an unreadable LOG_FORMAT falls back to
+    // human lines here and stops the start with its name below.
+    let log_format = std::env::var("LOG_FORMAT").ok();
+    let doctor = std::env::args().nth(1).as_deref() == Some("doctor");
+    telemetry::init_with_format(
+        // The doctor's lines are its output: only errors from the libraries it calls.
+        if doctor { "error" } else { "info" },
+        telemetry::LogFormat::parse(log_format.as_deref()).unwrap_or_default(),
+    );
+    if std::env::args().nth(1).as_deref() == Some("doctor") {
+        let report = auth_service::doctor::run(&Source::from_process()).await;
+        print!("{}", report.render());
+        std::process::exit(if report.failed() { 1 } else { 0 });
+    }
     let dev = std::env::args().any(|a| a == "--dev");
     let mut source = Source::from_process();
     let banner = if dev {

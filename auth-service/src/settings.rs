@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use url::Url;
 
 // The reader of env + /run/secrets and its checks are shared with the landing page.
+pub use crate::operations_settings::OperationsSettings;
 pub use service_settings::{http_url, invalid, SettingsError, Source, DEFAULT_SECRETS_DIR};
 
 pub const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0:8000";
@@ -124,6 +125,8 @@ pub struct Settings {
     /// Present when `ORTHANC_URL` is set: enables `GET /gate`.
     pub orthanc: Option<OrthancSettings>,
     pub gate: GateSettings,
+    /// Health, shutdown, throttling, metrics and log settings (operations_settings.rs).
+    pub operations: OperationsSettings,
 }
 
 impl Settings {
@@ -243,6 +246,7 @@ impl Settings {
             },
             orthanc: orthanc_settings(src)?,
             gate: gate_settings(src)?,
+            operations: OperationsSettings::from_source(src)?,
         })
     }
 }

@@ -1,9 +1,10 @@
 //! Builds the HTTP server from the settings: binds its own listener so tests can use port 0.
 use std::net::TcpListener;
-use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -11,10 +12,15 @@ use crate::app_state::AppState;
 use crate::basic_auth::BasicCredentials;
 use crate::emails::Emails;
 use crate::gate::Gate;
+use crate::readiness::Readiness;
+use crate::routes::metrics::MetricsOnMainAddress;
+use crate::routes::openapi::DocsPage;
 use crate::settings::Settings;
 use crate::shares::ShareRegistry;
+use crate::shutdown::ShutdownHooks;
+use crate::throttle::LoginThrottle;
 use crate::user_profiles::UserProfiles;
-use crate::{routes, telemetry};
+use crate::{metrics, routes, telemetry};
 
 /// Bodies past this are refused (413): the largest real body is a share of a few hundred ids.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -22,7 +28,10 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
-    shares: Arc<ShareRegistry>,
+    shutdown_hooks: ShutdownHooks,
+    shutdown_timeout: Duration,
+    /// The METRICS_BIND_ADDRESS server and its port, when set.
+    metrics_server: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -59,6 +68,25 @@ impl Application {
             Some(orthanc) => Some(web::Data::new(Gate::new(orthanc, &settings.gate)?)),
             None => None,
         };
+        let readiness = web::Data::new(Readiness::new(&settings)?);
+        let throttle = web::Data::new(LoginThrottle::new(&settings.operations.throttle));
+        let shutdown_timeout = settings.operations.shutdown_timeout;
+        let metrics = web::Data::from(state.metrics.clone());
+        if let Some(keycloak) = &profiles.keycloak {
+            metrics.register(keycloak.calls())?;
+        }
+        if let Some(emails) = emails.enabled() {
+            metrics.register(&emails.calls)?;
+        }
+        metrics.register(&shares.calls)?;
+        metrics.register_known_shares(shares.known().clone())?;
+        let metrics_address = settings.operations.metrics_bind_address.as_deref();
+        let metrics_on_main = web::Data::new(MetricsOnMainAddress(metrics_address.is_none()));
+        let docs_page = web::Data::new(DocsPage::new());
+        let metrics_server = metrics_address
+            .filter(|_| metrics.enabled)
+            .map(|address| metrics_server(address, metrics.clone()))
+            .transpose()?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -70,29 +98,96 @@ impl Application {
                         cfg.app_data(gate.clone());
                     }
                 })
+                .app_data(readiness.clone())
+                .app_data(throttle.clone())
+                .app_data(metrics.clone())
+                .app_data(metrics_on_main.clone())
+                .app_data(docs_page.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .wrap(Condition::new(metrics.enabled, from_fn(metrics::observe)))
                 .wrap(from_fn(telemetry::request_span))
                 .configure(routes::configure)
         })
+        // SIGTERM (docker stop): stop accepting, let in-flight requests finish within this.
+        .shutdown_timeout(shutdown_timeout.as_secs())
         .listen(listener)
         .context("Failed to start the HTTP server")?
         .run();
         Ok(Application {
             port,
             server,
-            shares,
+            shutdown_hooks: {
+                // The registry's batched use counts are written after the last request.
+                let mut hooks = ShutdownHooks::default();
+                hooks.add("share registry flush", move || async move {
+                    shares.flush_before_exit(3).await;
+                    shares.store().close().await;
+                });
+                hooks
+            },
+            shutdown_timeout,
+            metrics_server,
         })
+    }
+
+    /// The port of the separate metrics address (METRICS_BIND_ADDRESS), when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until a stop signal, then writes the use counts still pending.
+    /// Stops the server as SIGTERM does (graceful: in-flight requests finish) when asked.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Work to do after the last request, before the process exits (batched writes to flush).
+    pub fn shutdown_hooks(&mut self) -> &mut ShutdownHooks {
+        &mut self.shutdown_hooks
+    }
+
+    /// Serves until SIGTERM/SIGINT (or [`Application::handle`]) stops the server, then runs the
+    /// shutdown hooks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let served = self.server.await;
-        self.shares.flush_before_exit(3).await;
-        self.shares.store().close().await;
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
+        tracing::info!("HTTP server stopped; running shutdown hooks");
+        self.shutdown_hooks.run(self.shutdown_timeout).await;
         served
     }
+}
+
+/// `GET /metrics` alone, without credentials, for a scraper on a private network. It follows the
+/// main server: no signals of its own, stopped when the main server stops.
+fn metrics_server(
+    address: &str,
+    metrics: web::Data<metrics::Metrics>,
+) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("Failed to listen on METRICS_BIND_ADDRESS {address}"))?;
+    let port = listener
+        .local_addr()
+        .context("Failed to read the metrics address")?
+        .port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(routes::metrics::scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .context("Failed to start the metrics server")?
+    .run();
+    Ok((port, server))
 }

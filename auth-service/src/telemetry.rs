@@ -5,28 +5,61 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+pub use crate::operations_settings::LogFormat;
+
+/// Target of the one line per request: `RUST_LOG=info,access=off` silences it alone.
+pub const ACCESS_TARGET: &str = "access";
+
 /// `RUST_LOG` decides (default `info`). In tests, logs show only with `TEST_LOG=1`.
 pub fn init(default_filter: &str) {
+    init_with_format(default_filter, LogFormat::Human);
+}
+
+/// As [`init`], in the format `LOG_FORMAT` asks for: readable lines or one JSON object per line.
+pub fn init_with_format(default_filter: &str, format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // On stderr, as uvicorn logs: stdout stays for what the service says to its operator (the dev
-    // banner). Colours only on a terminal: docker logs and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    // banner, the doctor's report).
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        // Colours only on a terminal: docker logs and log files get plain text.
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// The fingerprint of the token a request carried, for its access line.
+#[derive(Clone, Debug)]
+struct TokenFingerprint(String);
+
+/// Puts a token's fingerprint on the request's access line; computed only when that line is
+/// written at all.
+pub fn note_token(req: &HttpRequest, fingerprint: impl FnOnce() -> String) {
+    if tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+        req.extensions_mut().insert(TokenFingerprint(fingerprint()));
+    }
 }
 
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
-/// One span per request: id, method, route pattern (never the raw path or query: tokens travel
-/// in query strings elsewhere), status and latency.
+/// One span per request (id, method) and, when it is answered, one access line: route pattern
+/// (never the raw path or query: tokens travel in query strings elsewhere), status, latency and
+/// the fingerprint of the token it carried.
 pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -36,9 +69,6 @@ pub async fn request_span(
         "request",
         id,
         method = %req.method(),
-        route = tracing::field::Empty,
-        status = tracing::field::Empty,
-        latency_us = tracing::field::Empty,
     );
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
@@ -47,13 +77,22 @@ pub async fn request_span(
         return result;
     }
     if let Ok(res) = &result {
-        span.record(
-            "route",
-            res.request().match_pattern().as_deref().unwrap_or("(none)"),
-        );
-        span.record("status", res.status().as_u16());
-        span.record("latency_us", started.elapsed().as_micros() as u64);
-        tracing::debug!(parent: &span, "request completed");
+        if tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+            let request = res.request();
+            let token = request
+                .extensions()
+                .get::<TokenFingerprint>()
+                .map(|t| t.0.clone());
+            tracing::info!(
+                target: ACCESS_TARGET,
+                parent: &span,
+                route = %request.match_pattern().as_deref().unwrap_or("(none)"),
+                status = res.status().as_u16(),
+                latency_us = started.elapsed().as_micros() as u64,
+                token = token.as_deref().map(tracing::field::display),
+                "request"
+            );
+        }
     }
     result
 }

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use lettre::message::Mailbox;
 
+use crate::metrics::DependencyCalls;
 use crate::settings::EmailSettings;
 
 pub use mailer::{Delivery, Mailer, SendError, SmtpSecurity};
@@ -47,6 +48,8 @@ impl Emails {
 pub struct EmailService {
     pub templates: Templates,
     mailer: Mailer,
+    /// Latency and errors of the SMTP exchanges (metrics.rs).
+    pub calls: DependencyCalls,
     sender: Mailbox,
     reply_to: Option<Mailbox>,
 }
@@ -81,6 +84,7 @@ impl EmailService {
         Ok(EmailService {
             templates: Templates::new(settings.templates_root.clone()),
             mailer: Mailer::new(settings)?,
+            calls: DependencyCalls::new("smtp")?,
             sender,
             reply_to,
         })
@@ -113,6 +117,8 @@ impl EmailService {
     /// Sends one message to every recipient (one SMTP transaction).
     pub async fn send(&self, message: &Composed) -> Result<Delivery, SendError> {
         let formatted = message.0.formatted();
-        self.mailer.send(message.0.envelope(), &formatted).await
+        self.calls
+            .time(self.mailer.send(message.0.envelope(), &formatted))
+            .await
     }
 }

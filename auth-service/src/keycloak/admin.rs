@@ -206,12 +206,11 @@ impl KeycloakAdmin {
         let mut renewed = false;
         loop {
             let token = self.admin_token(renewed).await?;
+            let send = self.realm.http.get(url.clone()).bearer_auth(token).send();
             let response = self
                 .realm
-                .http
-                .get(url.clone())
-                .bearer_auth(token)
-                .send()
+                .calls
+                .time_http(send)
                 .await
                 .map_err(|e| unreachable(&url, &e))?;
             let status = response.status();
@@ -240,7 +239,7 @@ impl KeycloakAdmin {
             }
         }
         let endpoint = super::Discovery::url(&self.realm.discovery().await?.token_endpoint)?;
-        let response = self
+        let send = self
             .realm
             .http
             .post(endpoint.clone())
@@ -249,7 +248,11 @@ impl KeycloakAdmin {
                 ("client_id", "admin-cli"),
                 ("client_secret", self.client_secret.expose_secret()),
             ])
-            .send()
+            .send();
+        let response = self
+            .realm
+            .calls
+            .time_http(send)
             .await
             .map_err(|e| unreachable(&endpoint, &e))?;
         let status = response.status();
@@ -289,6 +292,7 @@ mod tests {
             http: reqwest::Client::new(),
             uri: Url::parse("http://kc.test/realms/orthanc/").expect("URL"),
             discovery: std::sync::RwLock::new(None),
+            calls: crate::metrics::DependencyCalls::new("keycloak").expect("metric"),
         });
         KeycloakAdmin::new(
             realm,

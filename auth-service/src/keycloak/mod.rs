@@ -14,6 +14,7 @@ pub use admin::{KeycloakAdmin, KeycloakUser};
 pub use realm_keys::AccessClaims;
 use realm_keys::RealmKeys;
 
+use crate::metrics::DependencyCalls;
 use crate::settings::KeycloakSettings;
 
 /// The most we read of one Keycloak answer. Real ones (a realm's keys, a user, its roles, the
@@ -56,6 +57,8 @@ pub(crate) struct Realm {
     http: reqwest::Client,
     uri: Url,
     discovery: RwLock<Option<Arc<Discovery>>>,
+    /// Every call to Keycloak is timed here (metrics.rs).
+    pub(crate) calls: DependencyCalls,
 }
 
 impl Realm {
@@ -68,7 +71,10 @@ impl Realm {
             .uri
             .join(".well-known/openid-configuration")
             .map_err(|e| KeycloakUnavailable(format!("bad KEYCLOAK_URI: {e}")))?;
-        let discovery: Discovery = get_json(&self.http, url.clone(), None).await?;
+        let discovery: Discovery = self
+            .calls
+            .time(get_json(&self.http, url.clone(), None))
+            .await?;
         let discovery = Arc::new(discovery);
         if let Ok(mut slot) = self.discovery.write() {
             *slot = Some(discovery.clone());
@@ -94,6 +100,7 @@ impl Keycloak {
             http,
             uri: with_trailing_slash(&settings.uri),
             discovery: RwLock::new(None),
+            calls: DependencyCalls::new("keycloak")?,
         });
         let admin = settings.client_secret.clone().map(|secret| {
             KeycloakAdmin::new(
@@ -115,6 +122,11 @@ impl Keycloak {
     /// `None` for anything else (the caller is then anonymous).
     pub async fn verify_access_token(&self, token: &str) -> Option<AccessClaims> {
         self.keys.verify(token).await
+    }
+
+    /// Latency and errors of the calls to Keycloak.
+    pub fn calls(&self) -> &DependencyCalls {
+        &self.realm.calls
     }
 
     /// The admin client, when KEYCLOAK_CLIENT_SECRET is set.

@@ -243,12 +243,15 @@ impl RealmKeys {
         &self,
     ) -> Result<(HashMap<String, Arc<DecodingKey>>, String), super::KeycloakUnavailable> {
         let discovery = self.realm.discovery().await?;
-        let set: JwkSet = get_json(
-            &self.realm.http,
-            super::Discovery::url(&discovery.jwks_uri)?,
-            None,
-        )
-        .await?;
+        let set: JwkSet = self
+            .realm
+            .calls
+            .time(get_json(
+                &self.realm.http,
+                super::Discovery::url(&discovery.jwks_uri)?,
+                None,
+            ))
+            .await?;
         let keys = set
             .keys
             .into_iter()

@@ -10,6 +10,9 @@ use crate::emails::{
 };
 use crate::error::{Error, Result};
 
+#[utoipa::path(get, path = "/emails/templates", tag = "emails",
+    responses((status = 200, description = "Template names", body = Vec<String>),
+        (status = 401, description = "No or wrong Basic credentials")))]
 pub async fn list_templates(_caller: Caller, emails: web::Data<Emails>) -> Result<HttpResponse> {
     let names = enabled(&emails)?
         .templates
@@ -19,6 +22,11 @@ pub async fn list_templates(_caller: Caller, emails: web::Data<Emails>) -> Resul
     Ok(HttpResponse::Ok().json(names))
 }
 
+#[utoipa::path(get, path = "/emails/templates/{name}", tag = "emails",
+    params(("name" = String, Path, description = "A template name without .html")),
+    responses((status = 200, description = "The template", content_type = "text/html", body = String),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "No such template")))]
 pub async fn get_template(
     _caller: Caller,
     name: web::Path<String>,
@@ -37,6 +45,13 @@ pub async fn get_template(
 /// Answers `{"success", "details"}` as the Python service does: 200 when the SMTP server took
 /// the message, 400 for a request we cannot send, 413 for a content past the cap, 502 when the
 /// SMTP server failed or refused.
+#[utoipa::path(post, path = "/emails/send", tag = "emails",
+    request_body(content = serde_json::Value, example = json!({"destination-email": "a@example.org", "email-title": "A study for you", "email-content": "<p>...</p>", "layout-template": "layout"})),
+    responses((status = 200, description = "Sent", body = serde_json::Value, example = json!({"success": true, "details": null})),
+        (status = 400, description = "Not sent", body = serde_json::Value),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 413, description = "The content is past the cap"),
+        (status = 502, description = "The SMTP server failed")))]
 pub async fn send(
     caller: Caller,
     req: HttpRequest,

@@ -15,6 +15,15 @@ use crate::share_token::fingerprint;
 
 pub const REASON_HEADER: &str = "x-auth-reason";
 
+#[utoipa::path(get, path = "/gate", tag = "gate",
+    params(("X-Original-URI" = String, Header, description = "The visitor's request URI, as nginx saw it"),
+        ("X-Original-Method" = String, Header, description = "The visitor's method"),
+        ("token" = Option<String>, Header, description = "The share token (else the `token` query argument, `X-Original-Authorization: Bearer`, or the gate's cookie)")),
+    responses((status = 204, description = "Allowed (may set the token cookie)"),
+        (status = 401, description = "The token is missing, invalid, expired, revoked or used up (`X-Auth-Reason`), or no Basic credentials"),
+        (status = 403, description = "The token does not cover this request (`X-Auth-Reason: forbidden`)"),
+        (status = 404, description = "The gate is off (no ORTHANC_URL)"),
+        (status = 503, description = "Orthanc cannot be asked: denied")))]
 pub async fn gate(
     _caller: Caller,
     req: HttpRequest,

@@ -3,6 +3,8 @@ mod emails;
 mod fallback;
 mod gate;
 mod health;
+pub mod metrics;
+pub mod openapi;
 mod roles;
 mod shares;
 mod tokens;
@@ -25,6 +27,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/gate")
             .get(gate::gate)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/ready")
+            .get(health::ready)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/metrics")
+            .get(metrics::scrape_behind_auth)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .get(openapi::openapi_json)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/docs")
+            .get(openapi::docs)
             .default_service(fallback::allow("GET")),
     )
     .service(

@@ -12,12 +12,24 @@ use crate::roles::{RolePermissions, RolesConfig};
 use crate::user_profiles::UserProfiles;
 use auth_wire::RolesUpdate;
 
+#[utoipa::path(get, path = "/settings/roles", tag = "users",
+    responses((status = 200, description = "Roles, their permissions and labels", body = serde_json::Value, example = json!({"roles": {"doctor-role": {"authorized-labels": ["*"], "permissions": ["view"]}}, "available-labels": []})),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "No Keycloak admin client (KEYCLOAK_CLIENT_SECRET)"),
+        (status = 503, description = "Keycloak unavailable")))]
 pub async fn get_roles(_caller: Caller, profiles: web::Data<UserProfiles>) -> Result<HttpResponse> {
     let admin = admin(&profiles)?;
     let keycloak_roles = admin.realm_roles().await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(profiles.roles.current().merged_with(&keycloak_roles)))
 }
 
+#[utoipa::path(put, path = "/settings/roles", tag = "users",
+    request_body(content = serde_json::Value, example = json!({"roles": {"doctor-role": {"authorized-labels": ["*"], "permissions": ["view"]}}, "available-labels": []})),
+    responses((status = 200, description = "The roles as stored", body = serde_json::Value),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "No Keycloak admin client (KEYCLOAK_CLIENT_SECRET)"),
+        (status = 422, description = "Not a roles document"),
+        (status = 503, description = "Keycloak unavailable")))]
 pub async fn put_roles(
     caller: Caller,
     req: HttpRequest,

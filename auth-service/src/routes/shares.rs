@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::json_object;
 use crate::app_state::AppState;
@@ -71,6 +72,17 @@ impl ListQuery {
     }
 }
 
+#[utoipa::path(get, path = "/shares", tag = "shares",
+    params(("resource" = Option<String>, Query, description = "A DICOM UID or Orthanc id the share covers"),
+        ("type" = Option<String>, Query, description = "A token type, e.g. `stone-viewer-publication`"),
+        ("state" = Option<String>, Query, description = "`active`, `expired`, `revoked` or `used-up`"),
+        ("created-by" = Option<String>, Query, description = "The user who created it"),
+        ("cursor" = Option<String>, Query, description = "The `next-cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 500 (default 50)")),
+    responses((status = 200, description = "Shares, newest first", body = serde_json::Value, example = json!({"shares": [json!({"id": "3f0c9d8e5b7a41c2a6d4e8f1b2c3d4e5", "type": "stone-viewer-publication", "state": "active", "resources": [{"dicom-uid": "1.2.3", "level": "study"}], "created-by": "share-user", "use-count": 0})], "next-cursor": null})),
+        (status = 400, description = "A filter, cursor or limit that does not parse"),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 503, description = "Share registry unavailable")))]
 pub async fn list(
     _caller: Caller,
     query: web::Query<ListQuery>,
@@ -88,6 +100,13 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/shares/{id}", tag = "shares",
+    params(("id" = String, Path, description = "The share id (32 hex digits; a fingerprint of the token, never the token)")),
+    responses((status = 200, description = "The share", body = serde_json::Value, example = json!({"id": "3f0c9d8e5b7a41c2a6d4e8f1b2c3d4e5", "type": "stone-viewer-publication", "state": "active", "resources": [{"dicom-uid": "1.2.3", "level": "study"}], "created-by": "share-user", "use-count": 0})),
+        (status = 400, description = "Not a share id"),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "No such share"),
+        (status = 503, description = "Share registry unavailable")))]
 pub async fn get(
     _caller: Caller,
     path: web::Path<String>,
@@ -100,6 +119,13 @@ pub async fn get(
 }
 
 /// Revokes a share; revoking it again answers the same (the first revocation is kept).
+#[utoipa::path(delete, path = "/shares/{id}", tag = "shares",
+    params(("id" = String, Path, description = "The share id")),
+    responses((status = 200, description = "The share, revoked", body = serde_json::Value),
+        (status = 400, description = "Not a share id"),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "No such share"),
+        (status = 503, description = "Share registry unavailable")))]
 pub async fn revoke(
     caller: Caller,
     path: web::Path<String>,
@@ -122,6 +148,13 @@ struct RevokeResourceBody {
 }
 
 /// Revokes every share of a resource (by DICOM UID or Orthanc id).
+#[utoipa::path(post, path = "/shares/revoke", tag = "shares",
+    request_body(content = serde_json::Value, example = json!({"resource": "1.2.3"})),
+    responses((status = 200, description = "The ids of the shares this call revoked", body = serde_json::Value, example = json!({"revoked": ["3f0c9d8e5b7a41c2a6d4e8f1b2c3d4e5"]})),
+        (status = 400, description = "An empty resource"),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 422, description = "The body is not JSON or lacks `resource`"),
+        (status = 503, description = "Share registry unavailable")))]
 pub async fn revoke_resource(
     caller: Caller,
     req: HttpRequest,

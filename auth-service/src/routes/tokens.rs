@@ -15,12 +15,23 @@ use crate::domain::{ExpirationDate, ShareId, ShareToken, TokenType};
 use crate::error::{Error, Result};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
 use crate::shares::ShareRecord;
+use crate::telemetry;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
 
 /// `PUT /tokens/{type}` for a type without a route of its own (see routes/mod.rs): unknown
 /// types answer 404 whatever the body holds.
+#[utoipa::path(put, path = "/tokens/{token_type}", tag = "tokens",
+    params(("token_type" = String, Path, description = "osimis-viewer-publication, stone-viewer-publication, ohif-viewer-publication, volview-viewer-publication, meddream-viewer-publication, meddream-instant-link, viewer-instant-link or download-instant-link")),
+    request_body(content = serde_json::Value, description = "The share", example = json!({"id": "share-1", "resources": [{"dicom-uid": "1.2.3", "level": "study"}], "type": "stone-viewer-publication", "expiration-date": "2030-01-01T00:00:00+00:00"})),
+    responses((status = 200, description = "The token and its link", body = serde_json::Value, example = json!({"request": {}, "token": "eyJ...", "url": "https://pacs.example.org/orthanc/stone-webviewer/index.html?study=1.2.3&selectedStudies=1.2.3&token=eyJ..."})),
+        (status = 400, description = "Not acceptable (type not configured, ids missing)"),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 404, description = "Unknown token type"),
+        (status = 422, description = "The body is not JSON or lacks a field"),
+        (status = 429, description = "Too many failed logins from this client"),
+        (status = 502, description = "MedDream failed")))]
 pub async fn create(
     caller: Caller,
     path: web::Path<String>,
@@ -150,6 +161,13 @@ async fn record(
     })
 }
 
+#[utoipa::path(post, path = "/tokens/validate", tag = "tokens",
+    params(("token" = Option<String>, Header, description = "The share token (a `Bearer ` prefix is stripped); else `token-value`")),
+    request_body(content = serde_json::Value, example = json!({"dicom-uid": "1.2.3", "orthanc-id": null, "server-id": null, "level": "study", "method": "get", "token-key": "token", "token-value": "eyJ..."})),
+    responses((status = 200, description = "The access decision", body = serde_json::Value, example = json!({"granted": true, "validity": 60})),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 422, description = "The body is not JSON or lacks a field"),
+        (status = 429, description = "Too many failed logins from this client")))]
 pub async fn validate(
     _caller: Caller,
     req: HttpRequest,
@@ -167,18 +185,29 @@ pub async fn validate(
         .or(request.token_value.as_deref())
         .map(strip_bearer)
         .filter(|t| !t.is_empty());
+    if let Some(token) = token {
+        telemetry::note_token(&req, || fingerprint(token));
+    }
     let target = Target {
         dicom_uid: request.dicom_uid.as_deref(),
         orthanc_id: request.orthanc_id.as_deref(),
         server_id: request.server_id.as_deref(),
         usage: None,
     };
-    let granted = state.access.decide(token, &target, Utc::now()).is_ok();
+    let decision = state.access.decide(token, &target, Utc::now());
+    state.metrics.record_decision(&decision);
+    let granted = decision.is_ok();
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(if granted { GRANTED } else { DENIED }))
 }
 
+#[utoipa::path(post, path = "/tokens/decode", tag = "tokens",
+    request_body(content = serde_json::Value, example = json!({"token-key": "token", "token-value": "eyJ..."})),
+    responses((status = 200, description = "What the landing page needs", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
+        (status = 400, description = "No token-value"),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 422, description = "The body is not JSON or lacks a field")))]
 pub async fn decode(
     _caller: Caller,
     req: HttpRequest,
@@ -191,6 +220,7 @@ pub async fn decode(
         .as_deref()
         .map(strip_bearer)
         .ok_or_else(|| Error::bad_request("missing token", "token-value: field required"))?;
+    telemetry::note_token(&req, || fingerprint(token));
     let answer = decode_answer(&state, token).await?;
     tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "share token decoded");
     Ok(HttpResponse::Ok().json(answer))

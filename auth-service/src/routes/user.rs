@@ -6,6 +6,11 @@ use crate::basic_auth::Caller;
 use crate::error::{Error, Result};
 use crate::user_profiles::{ProfileRequest, UserProfiles};
 
+#[utoipa::path(post, path = "/user/get-profile", tag = "users",
+    request_body(content = serde_json::Value, example = json!({"token-key": "Authorization", "token-value": "Bearer eyJ...", "server-id": null})),
+    responses((status = 200, description = "The user's permissions and labels", body = serde_json::Value, example = json!({"name": "Doctor Who", "user-id": "u-1", "permissions": ["view"], "authorized-labels": ["*"], "validity": 60})),
+        (status = 401, description = "No or wrong Basic credentials"),
+        (status = 503, description = "Keycloak unavailable")))]
 pub async fn get_profile(
     _caller: Caller,
     req: HttpRequest,

@@ -77,6 +77,23 @@ impl KnownShares {
             .len()
     }
 
+    /// How many shares stand active, revoked and used up (for /metrics; a full scan).
+    pub fn counts(&self) -> [(Standing, usize); 3] {
+        let mut counts = [
+            (Standing::Active, 0),
+            (Standing::Revoked, 0),
+            (Standing::UsedUp, 0),
+        ];
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries.values() {
+            let standing = entry.standing();
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == standing) {
+                slot.1 += 1;
+            }
+        }
+        counts
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -13,6 +13,7 @@ use super::known::{KnownShare, KnownShares, UseDelta};
 use super::record::{ShareFilter, ShareRecord};
 use super::store::{Change, ShareStore, CHANGES_CHANNEL, CHANGE_SETTING, CHANGE_SHARE};
 use crate::domain::ShareId;
+use crate::metrics::DependencyCalls;
 
 /// How often pending use counts and late records are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
@@ -49,6 +50,8 @@ pub struct ShareRegistry {
     /// The last creation time handed out: creation times are unique and increasing here, so
     /// the list's newest-first order is the order of creation.
     last_stamp: AtomicI64,
+    /// Latency and errors of the database calls (`dependency="database"` in /metrics).
+    pub calls: DependencyCalls,
 }
 
 impl ShareRegistry {
@@ -77,6 +80,7 @@ impl ShareRegistry {
             retention_ms: i64::from(retention_days) * 86_400_000,
             followers: std::sync::RwLock::new(Vec::new()),
             last_stamp: AtomicI64::new(0),
+            calls: DependencyCalls::new("database")?,
         }))
     }
 
@@ -132,7 +136,7 @@ impl ShareRegistry {
             revoked: false,
         });
         let now = Utc::now().timestamp_millis();
-        match self.store.record(&record, now).await {
+        match self.calls.time(self.store.record(&record, now)).await {
             Ok(()) => Ok(()),
             Err(e) if self.require_registered => {
                 self.known.remove(&[record.id]);
@@ -150,7 +154,7 @@ impl ShareRegistry {
     }
 
     pub async fn get(&self, id: &ShareId) -> Result<Option<ShareRecord>, Unavailable> {
-        Ok(self.store.get(id).await?)
+        Ok(self.calls.time(self.store.get(id)).await?)
     }
 
     pub async fn list(
@@ -158,15 +162,13 @@ impl ShareRegistry {
         filter: &ShareFilter,
         now_ms: i64,
     ) -> Result<Vec<ShareRecord>, Unavailable> {
-        Ok(self.store.list(filter, now_ms).await?)
+        Ok(self.calls.time(self.store.list(filter, now_ms)).await?)
     }
 
     /// Revokes a share here at once, in the database, and (through it) on the other replicas.
     pub async fn revoke(&self, id: &ShareId, by: &str) -> Result<Option<ShareRecord>, Unavailable> {
-        let found = self
-            .store
-            .revoke(id, by, Utc::now().timestamp_millis())
-            .await?;
+        let now = Utc::now().timestamp_millis();
+        let found = self.calls.time(self.store.revoke(id, by, now)).await?;
         if found.is_some() {
             self.known.revoke(id);
         }
@@ -178,9 +180,10 @@ impl ShareRegistry {
         resource_id: &str,
         by: &str,
     ) -> Result<Vec<ShareId>, Unavailable> {
+        let now = Utc::now().timestamp_millis();
         let ids = self
-            .store
-            .revoke_resource(resource_id, by, Utc::now().timestamp_millis())
+            .calls
+            .time(self.store.revoke_resource(resource_id, by, now))
             .await?;
         for id in &ids {
             self.known.revoke(id);
@@ -199,7 +202,7 @@ impl ShareRegistry {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         for (i, record) in late.iter().enumerate() {
-            if let Err(e) = self.store.record(record, now).await {
+            if let Err(e) = self.calls.time(self.store.record(record, now)).await {
                 let mut unrecorded = self
                     .unrecorded
                     .lock()
@@ -211,7 +214,9 @@ impl ShareRegistry {
         }
         let mut retry = self.retry_batch.lock().await;
         if let Some((batch_id, deltas)) = retry.as_ref() {
-            self.store.apply_uses(batch_id, deltas, now).await?;
+            self.calls
+                .time(self.store.apply_uses(batch_id, deltas, now))
+                .await?;
             *retry = None;
         }
         let mut deltas = self.known.take_pending();
@@ -235,7 +240,11 @@ impl ShareRegistry {
             return Ok(());
         }
         let batch_id = format!("{:032x}", rand::random::<u128>());
-        if let Err(e) = self.store.apply_uses(&batch_id, &deltas, now).await {
+        if let Err(e) = self
+            .calls
+            .time(self.store.apply_uses(&batch_id, &deltas, now))
+            .await
+        {
             *retry = Some((batch_id, deltas));
             return Err(Unavailable(e));
         }
@@ -291,7 +300,7 @@ impl ShareRegistry {
     /// Deletes shares expired more than the retention period ago; returns how many.
     pub async fn purge(&self) -> Result<usize, Unavailable> {
         let before = Utc::now().timestamp_millis() - self.retention_ms;
-        let ids = self.store.purge(before).await?;
+        let ids = self.calls.time(self.store.purge(before)).await?;
         self.known.remove(&ids);
         Ok(ids.len())
     }

@@ -13,8 +13,8 @@ use tokio::process::{Child, Command};
 use crate::helpers::{basic, spawn_app, status_json, TestApp, PASSWORD, USER};
 use crate::tools::{runs, tools_dir, unavailable, with_install_lock, Need};
 
-const SMTP_USER: &str = "smtp-user";
-const SMTP_PASSWORD: &str = "Smtp-Pw-4f9c2";
+pub(crate) const SMTP_USER: &str = "smtp-user";
+pub(crate) const SMTP_PASSWORD: &str = "Smtp-Pw-4f9c2";
 const LAYOUT: &str = "<html><head><style>h1 { color: #235; }</style></head><body><h1>PACS</h1><div>{email-content}</div><p>-- sent by the PACS</p></body></html>\n";
 const SHARE_LINK: &str = "<p>A study was shared with you: <a href=\"{url}\">open it</a>.</p>\n";
 
@@ -70,15 +70,15 @@ fn aiosmtpd_path() -> Result<PathBuf, String> {
 }
 
 #[derive(Default)]
-struct SmtpOptions {
-    auth: bool,
+pub(crate) struct SmtpOptions {
+    pub(crate) auth: bool,
     /// STARTTLS with a certificate of a private CA (made with openssl).
-    tls: bool,
-    reject: Vec<&'static str>,
+    pub(crate) tls: bool,
+    pub(crate) reject: Vec<&'static str>,
 }
 
-struct SmtpServer {
-    port: u16,
+pub(crate) struct SmtpServer {
+    pub(crate) port: u16,
     log: PathBuf,
     _child: Child,
     _dir: TempDir,
@@ -94,7 +94,7 @@ fn free_port() -> u16 {
 
 impl SmtpServer {
     /// The server, or None when a tool it needs is missing (said by `tools::unavailable`).
-    async fn start(test: &str, options: SmtpOptions) -> Option<SmtpServer> {
+    pub(crate) async fn start(test: &str, options: SmtpOptions) -> Option<SmtpServer> {
         let python_path = match aiosmtpd_path() {
             Ok(path) => path,
             Err(reason) => {
@@ -175,7 +175,7 @@ impl SmtpServer {
 }
 
 /// A private CA and a server certificate it signed for 127.0.0.1, made with the openssl CLI.
-struct Certificates {
+pub(crate) struct Certificates {
     _dir: TempDir,
     ca: PathBuf,
     cert: PathBuf,

@@ -5,14 +5,19 @@
 #[macro_use]
 mod tools;
 
+mod doctor;
 mod emails;
 mod gate;
 mod gate_stack;
+mod health;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;
+mod logs;
 mod meddream;
+mod metrics;
 mod no_500;
+mod openapi;
 mod plugin_replay;
 mod postgres_server;
 mod properties;
@@ -20,5 +25,8 @@ mod realm;
 mod roles;
 mod settings;
 mod shares;
+mod shutdown;
+mod stand_ins;
+mod throttle;
 mod tokens;
 mod user;

@@ -1,0 +1,289 @@
+//! Prometheus metrics: requests by route and status, request latency, validate decisions, and the
+//! latency and outcome of calls to Keycloak, MedDream, SMTP and the database, and the shares held
+//! in memory. One registry per application (two
+//! apps in one test process keep their own counts). On the hot path every handle is found without
+//! allocating: route labels are remembered per exact path, counters are looked up by hash.
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use anyhow::Context;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::access::Denial;
+use crate::shares::{KnownShares, Standing};
+
+/// Request latencies: validate answers in tens of microseconds, a MedDream link in tens of ms.
+const REQUEST_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+/// Outbound calls: milliseconds to the timeouts (seconds).
+const CALL_BUCKETS: &[f64] = &[
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Route label of a request that matched no route (never the path: it is unbounded and may hold
+/// a token).
+const NO_ROUTE: &str = "(none)";
+/// The decisions listed from the start, at zero, so a dashboard sees every series.
+const DENIALS: [Denial; 6] = [
+    Denial::Missing,
+    Denial::Invalid,
+    Denial::Expired,
+    Denial::Forbidden,
+    Denial::Revoked,
+    Denial::UsedUp,
+];
+
+pub struct Metrics {
+    /// ENABLE_METRICS: off, nothing is counted on the request path and `/metrics` is not served
+    /// (the bench compares both).
+    pub enabled: bool,
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    decisions: IntCounterVec,
+    /// Exact paths of parameterless routes to their label; bounded by the route table.
+    routes: RwLock<HashMap<Box<str>, Arc<str>>>,
+}
+
+impl Metrics {
+    pub fn new(enabled: bool) -> anyhow::Result<Metrics> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "auth_http_requests_total",
+                "HTTP requests answered, by route and status",
+            ),
+            &["route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "auth_http_request_duration_seconds",
+                "Time from request to answer, by route",
+            )
+            .buckets(REQUEST_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let decisions = IntCounterVec::new(
+            Opts::new(
+                "auth_validate_decisions_total",
+                "Share-token access decisions of POST /tokens/validate, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        for outcome in std::iter::once("granted").chain(DENIALS.map(Denial::reason)) {
+            decisions.get_metric_with_label_values(&[outcome])?;
+        }
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(decisions.clone()))?;
+        Ok(Metrics {
+            enabled,
+            registry,
+            requests,
+            latency,
+            decisions,
+            routes: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Makes a dependency's call timings part of this registry.
+    pub fn register(&self, calls: &DependencyCalls) -> anyhow::Result<()> {
+        self.registry
+            .register(Box::new(calls.vec.clone()))
+            .with_context(|| format!("Failed to register the {} call metrics", calls.name))
+    }
+
+    /// The share registry's in-memory view, counted at each scrape: `auth_shares_known{state}`
+    /// (active, revoked, used-up), the revocation set's size among them.
+    pub fn register_known_shares(&self, known: Arc<KnownShares>) -> anyhow::Result<()> {
+        let gauges = IntGaugeVec::new(
+            Opts::new(
+                "auth_shares_known",
+                "Shares this replica holds in memory, by state (revoked: the revocation set)",
+            ),
+            &["state"],
+        )?;
+        self.registry
+            .register(Box::new(KnownSharesCollector { known, gauges }))
+            .context("Failed to register the share counts")
+    }
+
+    pub fn record_decision<T>(&self, decision: &Result<T, Denial>) {
+        if !self.enabled {
+            return;
+        }
+        let outcome = match decision {
+            Ok(_) => "granted",
+            Err(denial) => denial.reason(),
+        };
+        if let Ok(counter) = self.decisions.get_metric_with_label_values(&[outcome]) {
+            counter.inc();
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> anyhow::Result<String> {
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .context("Failed to encode the metrics")?;
+        String::from_utf8(text).context("The metrics text is not UTF-8")
+    }
+
+    fn record_request(&self, req: &actix_web::HttpRequest, status: &str, seconds: f64) {
+        let route = self.route_label(req);
+        if let Ok(counter) = self
+            .requests
+            .get_metric_with_label_values(&[&route, status])
+        {
+            counter.inc();
+        }
+        if let Ok(histogram) = self.latency.get_metric_with_label_values(&[&route]) {
+            histogram.observe(seconds);
+        }
+    }
+
+    fn route_label(&self, req: &actix_web::HttpRequest) -> Arc<str> {
+        if let Ok(routes) = self.routes.read() {
+            if let Some(label) = routes.get(req.path()) {
+                return label.clone();
+            }
+        }
+        match req.match_pattern() {
+            None => Arc::from(NO_ROUTE),
+            Some(pattern) => {
+                let label: Arc<str> = Arc::from(pattern.as_str());
+                // Only parameterless patterns equal their path: remembering those stays bounded.
+                if pattern == req.path() {
+                    if let Ok(mut routes) = self.routes.write() {
+                        routes.insert(Box::from(pattern.as_str()), label.clone());
+                    }
+                }
+                label
+            }
+        }
+    }
+}
+
+/// Middleware: counts every answer and its latency under the route pattern.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let started = Instant::now();
+    let result = next.call(req).await;
+    if let (Some(metrics), Ok(res)) = (metrics, &result) {
+        metrics.record_request(
+            res.request(),
+            res.status().as_str(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    result
+}
+
+/// Latency and outcome of the calls to one dependency (`auth_dependency_call_seconds`, labels
+/// `dependency` and `outcome` = `ok` | `error`; `_count` with `outcome="error"` counts errors).
+#[derive(Clone)]
+pub struct DependencyCalls {
+    name: &'static str,
+    vec: HistogramVec,
+    ok: Histogram,
+    error: Histogram,
+}
+
+impl DependencyCalls {
+    pub fn new(name: &'static str) -> anyhow::Result<DependencyCalls> {
+        let vec = HistogramVec::new(
+            HistogramOpts::new(
+                "auth_dependency_call_seconds",
+                "Calls to Keycloak, MedDream and SMTP: latency by dependency and outcome",
+            )
+            .const_label("dependency", name)
+            .buckets(CALL_BUCKETS.to_vec()),
+            &["outcome"],
+        )?;
+        Ok(DependencyCalls {
+            name,
+            ok: vec.get_metric_with_label_values(&["ok"])?,
+            error: vec.get_metric_with_label_values(&["error"])?,
+            vec,
+        })
+    }
+
+    /// Runs `call`, recording how long it took and whether it failed.
+    pub async fn time<T, E>(&self, call: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        let started = Instant::now();
+        let result = call.await;
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(_) => self.ok.observe(seconds),
+            Err(_) => self.error.observe(seconds),
+        }
+        result
+    }
+
+    /// Times an HTTP exchange: a transport failure or an error status (but 404, an answer about
+    /// a thing that does not exist) counts as an error.
+    pub async fn time_http(
+        &self,
+        send: impl Future<Output = reqwest::Result<reqwest::Response>>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let started = Instant::now();
+        let result = send.await;
+        let seconds = started.elapsed().as_secs_f64();
+        let failed = match &result {
+            Ok(response) => {
+                let status = response.status();
+                status.as_u16() >= 400 && status != reqwest::StatusCode::NOT_FOUND
+            }
+            Err(_) => true,
+        };
+        if failed {
+            self.error.observe(seconds);
+        } else {
+            self.ok.observe(seconds);
+        }
+        result
+    }
+}
+
+/// Sets the share gauges from the in-memory registry when Prometheus scrapes.
+struct KnownSharesCollector {
+    known: Arc<KnownShares>,
+    gauges: IntGaugeVec,
+}
+
+impl Collector for KnownSharesCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauges.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        for (standing, count) in self.known.counts() {
+            let state = match standing {
+                Standing::Active => "active",
+                Standing::Revoked => "revoked",
+                Standing::UsedUp => "used-up",
+                Standing::Unknown => continue,
+            };
+            self.gauges
+                .with_label_values(&[state])
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.gauges.collect()
+    }
+}

@@ -1,0 +1,197 @@
+//! Settings of the operability features (health, shutdown, throttling, metrics, logs). Kept apart
+//! from `settings.rs` so the service's own settings read as the Python service's do.
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::settings::{SettingsError, Source};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event (the default).
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// `LOG_FORMAT` as written; `human` when unset.
+    pub fn parse(text: Option<&str>) -> Result<LogFormat, SettingsError> {
+        match text.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("human") | Some("text") => Ok(LogFormat::Human),
+            Some("json") => Ok(LogFormat::Json),
+            Some(_) => Err(SettingsError {
+                name: "LOG_FORMAT",
+                reason: "must be human or json".into(),
+            }),
+        }
+    }
+}
+
+/// Failed basic-auth throttling: each client address holds `burst` tries that come back one
+/// every `refill`.
+#[derive(Clone, Debug)]
+pub struct ThrottleSettings {
+    pub burst: u32,
+    pub refill: Duration,
+    /// Peers whose `X-Forwarded-For` names the client (nginx in front); everyone else is keyed
+    /// by its own address, so a client cannot dodge the throttle by writing the header.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Clone, Debug)]
+pub struct OperationsSettings {
+    /// In-flight requests get this long to finish after SIGTERM (docker stop waits 10 s).
+    pub shutdown_timeout: Duration,
+    /// How long a `/ready` answer is reused.
+    pub ready_cache: Duration,
+    pub throttle: ThrottleSettings,
+    /// When set, `/metrics` is served there without credentials instead of behind basic auth on
+    /// the main address.
+    pub metrics_bind_address: Option<String>,
+    /// ENABLE_METRICS (default true).
+    pub metrics_enabled: bool,
+    pub log_format: LogFormat,
+}
+
+impl OperationsSettings {
+    pub fn from_source(src: &Source) -> Result<OperationsSettings, SettingsError> {
+        Ok(OperationsSettings {
+            shutdown_timeout: seconds(src, "SHUTDOWN_TIMEOUT_SECONDS", 8.0)?,
+            ready_cache: seconds(src, "READY_CACHE_SECONDS", 5.0)?,
+            throttle: ThrottleSettings {
+                burst: match src.get("LOGIN_FAILURE_BURST") {
+                    None => 10,
+                    Some(t) => t
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=10_000).contains(n))
+                        .ok_or_else(|| invalid("LOGIN_FAILURE_BURST", "must be 1 to 10000"))?,
+                },
+                refill: seconds(src, "LOGIN_FAILURE_REFILL_SECONDS", 6.0)?,
+                trusted_proxies: proxies(src.get("TRUSTED_PROXIES"))?,
+            },
+            metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
+            metrics_enabled: match src
+                .get("ENABLE_METRICS")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("true") | Some("1") | Some("yes") | Some("on") => true,
+                Some("false") | Some("0") | Some("no") | Some("off") => false,
+                Some(_) => return Err(invalid("ENABLE_METRICS", "must be true or false")),
+            },
+            log_format: LogFormat::parse(src.get("LOG_FORMAT"))?,
+        })
+    }
+}
+
+impl Default for OperationsSettings {
+    fn default() -> Self {
+        OperationsSettings {
+            shutdown_timeout: Duration::from_secs(8),
+            ready_cache: Duration::from_secs(5),
+            throttle: ThrottleSettings {
+                burst: 10,
+                refill: Duration::from_secs(6),
+                trusted_proxies: Vec::new(),
+            },
+            metrics_bind_address: None,
+            metrics_enabled: true,
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+fn invalid(name: &'static str, reason: &str) -> SettingsError {
+    SettingsError {
+        name,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Addresses or networks, separated by commas or spaces: `172.18.0.0/16, 10.0.0.5`.
+fn proxies(text: Option<&str>) -> Result<Vec<IpNet>, SettingsError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split([',', ' '])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "TRUSTED_PROXIES",
+                        "must be IP addresses or networks (10.0.0.0/8), separated by commas",
+                    )
+                })
+        })
+        .collect()
+}
+
+fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
+    let Some(text) = src.get(name) else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(invalid(name, "must be a number of seconds from 0 to 3600")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<OperationsSettings, SettingsError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        OperationsSettings::from_source(&Source::new(env, Path::new("/nonexistent-secrets-dir")))
+    }
+
+    #[test]
+    fn defaults_and_parsed_values() {
+        let d = load(&[]).expect("defaults");
+        assert_eq!(d.shutdown_timeout, Duration::from_secs(8));
+        assert_eq!(d.throttle.burst, 10);
+        assert!(d.throttle.trusted_proxies.is_empty());
+        assert_eq!(d.log_format, LogFormat::Human);
+        let s = load(&[
+            ("TRUSTED_PROXIES", "172.18.0.0/16, 10.0.0.5"),
+            ("LOG_FORMAT", "JSON"),
+            ("LOGIN_FAILURE_BURST", "3"),
+        ])
+        .expect("valid");
+        assert_eq!(s.throttle.trusted_proxies.len(), 2);
+        assert!(s.throttle.trusted_proxies[1].contains(&"10.0.0.5".parse::<IpAddr>().expect("ip")));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.throttle.burst, 3);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let name = |pairs: &[(&str, &str)]| load(pairs).err().map(|e| e.name);
+        assert_eq!(
+            name(&[("TRUSTED_PROXIES", "nginx")]),
+            Some("TRUSTED_PROXIES")
+        );
+        assert_eq!(name(&[("LOG_FORMAT", "xml")]), Some("LOG_FORMAT"));
+        assert_eq!(
+            name(&[("LOGIN_FAILURE_BURST", "0")]),
+            Some("LOGIN_FAILURE_BURST")
+        );
+        assert_eq!(
+            name(&[("SHUTDOWN_TIMEOUT_SECONDS", "-1")]),
+            Some("SHUTDOWN_TIMEOUT_SECONDS")
+        );
+    }
+}

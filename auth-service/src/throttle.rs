@@ -1,0 +1,239 @@
+//! Failed basic-auth throttling: a token bucket per client address. Every wrong user/password
+//! pair takes a token; tokens come back one per refill period up to the burst. A client with no
+//! token left is answered 429 before its credentials are looked at, so guessing goes no faster
+//! than the refill. Correct credentials take nothing, so callers that know their password (the
+//! Orthanc plugin, the landing page) are never slowed by their own traffic.
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::HeaderMap;
+use ipnet::IpNet;
+
+use crate::operations_settings::ThrottleSettings;
+
+/// Clients remembered at most; the least recently seen are forgotten first. A forgotten client
+/// starts again with a full bucket, which only favours the attacker spreading over this many
+/// addresses.
+const MAX_CLIENTS: u64 = 100_000;
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+pub struct LoginThrottle {
+    buckets: moka::sync::Cache<IpAddr, Arc<Mutex<Bucket>>>,
+    burst: f64,
+    refill: Duration,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl LoginThrottle {
+    pub fn new(settings: &ThrottleSettings) -> LoginThrottle {
+        // A bucket left alone this long is full again: no need to keep it.
+        let idle = settings
+            .refill
+            .saturating_mul(settings.burst)
+            .max(Duration::from_secs(1));
+        LoginThrottle {
+            buckets: moka::sync::Cache::builder()
+                .max_capacity(MAX_CLIENTS)
+                .time_to_idle(idle)
+                .build(),
+            burst: f64::from(settings.burst),
+            refill: settings.refill,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }
+    }
+
+    /// The address the throttle keys on. A peer that is a trusted proxy passes the client on in
+    /// `X-Forwarded-For`: the right-most address there that is not itself a trusted proxy (the
+    /// ones to its left were written by the client and prove nothing). Anyone else is keyed by
+    /// its own address, whatever headers it sends.
+    pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.is_trusted(peer) {
+            return Some(peer);
+        }
+        let mut forwarded = headers
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        forwarded.reverse();
+        let mut client = peer;
+        for hop in forwarded {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !self.is_trusted(ip) {
+                        break;
+                    }
+                }
+                // Garbage in the chain: keep the last address we could trust.
+                Err(_) => break,
+            }
+        }
+        Some(client)
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// `Err(seconds to wait)` when `client` has no try left; takes nothing.
+    pub fn admit(&self, client: IpAddr) -> Result<(), u64> {
+        let Some(bucket) = self.buckets.get(&client) else {
+            return Ok(());
+        };
+        let bucket = self.refilled(&bucket);
+        if bucket.tokens >= 1.0 {
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) * self.refill.as_secs_f64();
+            Err((wait.ceil() as u64).max(1))
+        }
+    }
+
+    /// A wrong user/password pair from `client`: one token less.
+    pub fn record_failure(&self, client: IpAddr) {
+        let burst = self.burst;
+        let bucket = self.buckets.get_with(client, || {
+            Arc::new(Mutex::new(Bucket {
+                tokens: burst,
+                at: Instant::now(),
+            }))
+        });
+        let mut slot = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.refill_at(*slot, Instant::now());
+        *slot = Bucket {
+            tokens: (now.tokens - 1.0).max(0.0),
+            at: now.at,
+        };
+    }
+
+    fn refilled(&self, bucket: &Mutex<Bucket>) -> Bucket {
+        let mut slot = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        *slot = self.refill_at(*slot, Instant::now());
+        *slot
+    }
+
+    fn refill_at(&self, bucket: Bucket, now: Instant) -> Bucket {
+        if self.refill.is_zero() {
+            return Bucket {
+                tokens: self.burst,
+                at: now,
+            };
+        }
+        let gained =
+            now.saturating_duration_since(bucket.at).as_secs_f64() / self.refill.as_secs_f64();
+        Bucket {
+            tokens: (bucket.tokens + gained).min(self.burst),
+            at: now,
+        }
+    }
+}
+
+/// `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) matches `10.0.0.0/8`.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn throttle(burst: u32, refill_secs: u64, trusted: &[&str]) -> LoginThrottle {
+        LoginThrottle::new(&ThrottleSettings {
+            burst,
+            refill: Duration::from_secs(refill_secs),
+            trusted_proxies: trusted.iter().map(|t| t.parse().expect("net")).collect(),
+        })
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_str(value).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn the_burst_is_spent_then_refused_with_the_wait() {
+        let t = throttle(3, 60, &[]);
+        let c = ip("192.0.2.1");
+        for _ in 0..3 {
+            assert_eq!(t.admit(c), Ok(()));
+            t.record_failure(c);
+        }
+        let wait = t.admit(c).expect_err("throttled");
+        assert!((59..=60).contains(&wait), "{wait}");
+        assert_eq!(
+            t.admit(ip("192.0.2.2")),
+            Ok(()),
+            "another client is not touched"
+        );
+    }
+
+    #[test]
+    fn tokens_come_back_with_time() {
+        let t = throttle(1, 10, &[]);
+        let start = Instant::now();
+        let empty = Bucket {
+            tokens: 0.0,
+            at: start,
+        };
+        let later = t.refill_at(empty, start + Duration::from_secs(5));
+        assert!((later.tokens - 0.5).abs() < 1e-9);
+        let much_later = t.refill_at(empty, start + Duration::from_secs(500));
+        assert_eq!(much_later.tokens, 1.0, "never above the burst");
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let t = throttle(1, 60, &["10.0.0.0/8"]);
+        let spoofed = forwarded("203.0.113.9");
+        assert_eq!(
+            t.client(Some(ip("198.51.100.7")), &spoofed),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            t.client(Some(ip("10.0.0.2")), &spoofed),
+            Some(ip("203.0.113.9"))
+        );
+        // The client wrote the left part; nginx appended the address it saw.
+        let chain = forwarded("1.1.1.1, 203.0.113.9, 10.0.0.3");
+        assert_eq!(
+            t.client(Some(ip("10.0.0.2")), &chain),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            t.client(Some(ip("10.0.0.2")), &forwarded("junk")),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            t.client(Some(ip("10.0.0.2")), &HeaderMap::new()),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            t.client(Some(ip("::ffff:10.0.0.2")), &spoofed),
+            Some(ip("203.0.113.9")),
+            "an IPv4-mapped peer is the same proxy"
+        );
+    }
+}

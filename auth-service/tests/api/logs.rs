@@ -1,0 +1,61 @@
+//! Logs as an operator reads them: one access line per request, human or JSON lines.
+use serde_json::{json, Value};
+
+use crate::helpers::{basic, PASSWORD, USER};
+use crate::stand_ins::BinaryApp;
+use crate::tokens::PROTOCOL_TOKEN_1;
+
+/// PROTOCOL.md's first token's fingerprint (first 4 bytes of its SHA-256, hex).
+fn fingerprint(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(token.as_bytes())[..4])
+}
+
+async fn validate(app: &BinaryApp) {
+    let res = reqwest::Client::new()
+        .post(app.url("/tokens/validate"))
+        .header("Authorization", basic(USER, PASSWORD))
+        .header("token", PROTOCOL_TOKEN_1)
+        .json(&json!({"dicom-uid": "1.2", "level": "study", "method": "get"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn json_lines_hold_route_status_latency_and_the_token_fingerprint() {
+    let app = BinaryApp::start(&[("LOG_FORMAT", "json")]);
+    validate(&app).await;
+    let line = app.wait_for_line(&["/tokens/validate"]).await;
+    let entry: Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(entry["route"], "/tokens/validate");
+    assert_eq!(entry["status"], 200);
+    assert!(entry["latency_us"].is_u64(), "{entry}");
+    assert_eq!(entry["token"], fingerprint(PROTOCOL_TOKEN_1));
+    assert_eq!(entry["level"], "INFO");
+    for line in app.log().lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    }
+    assert!(!app.log().contains(PROTOCOL_TOKEN_1), "a token in the log");
+}
+
+#[tokio::test]
+async fn human_lines_by_default_one_per_request() {
+    let app = BinaryApp::start(&[]);
+    validate(&app).await;
+    let health = reqwest::get(app.url("/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let line = app
+        .wait_for_line(&["route=/tokens/validate", "status=200", "latency_us="])
+        .await;
+    assert!(
+        line.contains(&format!("token={}", fingerprint(PROTOCOL_TOKEN_1))),
+        "{line}"
+    );
+    assert!(serde_json::from_str::<Value>(&line).is_err(), "{line}");
+    app.wait_for_line(&["route=/health", "status=200"]).await;
+    let log = app.log();
+    assert_eq!(log.matches("route=/tokens/validate").count(), 1, "{log}");
+    assert!(!log.contains(PROTOCOL_TOKEN_1), "a token in the log");
+}

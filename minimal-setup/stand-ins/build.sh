@@ -3,6 +3,8 @@
 # stacks use: a Debian base made with debootstrap (cached as a tarball under target/), stand-ins
 # for the third-party images, and our services from release binaries built on this host.
 # Usage: minimal-setup/stand-ins/build.sh [--no-cargo]   (needs docker, debootstrap, cargo)
+# STAND_IN_BINARIES=debug uses target/debug binaries (what CI has already built) instead of a
+# release build: the same image, a bigger and slower binary.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -12,7 +14,7 @@ mkdir -p "$cache"
 # The names the stacks use; smoke-test.sh refuses to start a stack missing one of its images.
 BASE_IMAGE=debian:bookworm-slim
 DISTROLESS_IMAGE=gcr.io/distroless/cc-debian12:nonroot
-ORTHANC_IMAGE=orthancteam/orthanc:25.4.2
+ORTHANC_IMAGE=orthancteam/orthanc:26.4.0
 NGINX_IMAGE=nginx:1.27-bookworm
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)"
 
@@ -54,14 +56,19 @@ our_service() { # crate
         log "SKIPPED $image: no crate $crate/ in this checkout yet"
         return
     fi
+    local profile="${STAND_IN_BINARIES:-release}"
     if [ "${NO_CARGO:-0}" != 1 ]; then
-        (cd "$repo" && cargo build --release --locked -p "$crate" --bin "$crate")
+        if [ "$profile" = release ]; then
+            (cd "$repo" && cargo build --release --locked -p "$crate" --bin "$crate")
+        else
+            (cd "$repo" && cargo build --locked -p "$crate" --bin "$crate")
+        fi
     fi
     local ctx; ctx="$(mktemp -d)"
-    cp "$repo/target/release/$crate" "$ctx/$crate"
+    cp "$repo/target/$profile/$crate" "$ctx/$crate"
     mkdir "$ctx/state"
     strip "$ctx/$crate"
-    log "build $image (host-built binary, $repo/$crate/Dockerfile.prebuilt)"
+    log "build $image ($profile binary built on this host, $crate/Dockerfile.prebuilt)"
     docker build -q -t "$image" -f "$repo/$crate/Dockerfile.prebuilt" "$ctx" >/dev/null
     rm -rf "$ctx"
 }

@@ -2,10 +2,13 @@ use std::path::PathBuf;
 
 use auth_service::settings::{Settings, Source};
 use auth_service::startup::Application;
-use auth_service::{dev_mode, telemetry};
+use auth_service::{dev_mode, healthcheck, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        std::process::exit(healthcheck::run(&Source::from_process()));
+    }
     telemetry::init("info");
     let dev = std::env::args().any(|a| a == "--dev");
     let mut source = Source::from_process();

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod emails;
+mod healthcheck;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;

@@ -1,19 +1,18 @@
 //! What every handler shares, built once at start from the settings.
 use anyhow::Context;
-use chrono::Utc;
 use meddream_bridge::{MeddreamClient, MeddreamError};
 
-use crate::api::ValidateRequest;
+use crate::access::AccessPolicy;
 use crate::domain::{Level, Resource};
 use crate::error::Error;
 use crate::settings::Settings;
-use crate::share_token::{fingerprint, ShareTokenCodec};
+use crate::share_token::ShareTokenCodec;
 use crate::viewer_links::ViewerLinks;
 
 pub struct AppState {
-    pub codec: ShareTokenCodec,
+    /// The access decision (and the share-token codec it owns).
+    pub access: AccessPolicy,
     pub links: ViewerLinks,
-    pub server_id: Option<String>,
     /// Present when MEDDREAM_TOKEN_SERVICE_URL is set.
     pub meddream: Option<MeddreamClient>,
 }
@@ -28,9 +27,11 @@ impl AppState {
             ),
         };
         Ok(AppState {
-            codec: ShareTokenCodec::new(&settings.secret_key),
+            access: AccessPolicy::new(
+                ShareTokenCodec::new(&settings.secret_key),
+                settings.server_id.clone(),
+            ),
             links: ViewerLinks::new(settings),
-            server_id: settings.server_id.clone(),
             meddream,
         })
     }
@@ -64,33 +65,8 @@ impl AppState {
         Ok((token, url))
     }
 
-    /// The access decision for one plugin call. Every doubt is a denial.
-    pub fn grants(&self, token: &str, request: &ValidateRequest<'_>) -> bool {
-        let denied = |reason: &str| {
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                tracing::debug!(token = %fingerprint(token), reason, "access denied");
-            }
-            false
-        };
-        let share = match self.codec.decode(token) {
-            Ok(share) => share,
-            Err(e) => return denied(&e.to_string()),
-        };
-        if share.is_expired(Utc::now()) {
-            return denied("expired");
-        }
-        if let Some(expected) = &self.server_id {
-            if request.server_id.as_deref() != Some(expected.as_str()) {
-                return denied("server-id does not match SERVER_ID");
-            }
-        }
-        if !share.grants(request.dicom_uid.as_deref(), request.orthanc_id.as_deref()) {
-            return denied("resource not shared by this token");
-        }
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(token = %fingerprint(token), "access granted");
-        }
-        true
+    pub fn codec(&self) -> &ShareTokenCodec {
+        self.access.codec()
     }
 }
 

@@ -1,4 +1,5 @@
 //! auth-service: share tokens, viewer links and user profiles for the Orthanc authorization plugin.
+pub mod access;
 pub mod api;
 pub mod app_state;
 pub mod basic_auth;

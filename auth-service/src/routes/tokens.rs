@@ -3,6 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
 use super::{json_body, json_borrowed};
+use crate::access::Target;
 use crate::api::{
     CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
     DecodeResponse, ResourceDto, ValidateRequest,
@@ -61,7 +62,7 @@ pub async fn create(
         let (token, url) = state.meddream_instant_link(&share.resources).await?;
         (token, Some(url))
     } else {
-        let token = state.codec.encode(&share, token_type);
+        let token = state.codec().encode(&share, token_type);
         let url = state
             .links
             .share_url(token_type, &share.resources, &token)
@@ -99,7 +100,12 @@ pub async fn validate(
         .or(request.token_value.as_deref())
         .map(strip_bearer)
         .filter(|t| !t.is_empty());
-    let granted = token.is_some_and(|t| state.grants(t, &request));
+    let target = Target {
+        dicom_uid: request.dicom_uid.as_deref(),
+        orthanc_id: request.orthanc_id.as_deref(),
+        server_id: request.server_id.as_deref(),
+    };
+    let granted = state.access.decide(token, &target, Utc::now()).is_ok();
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(if granted { GRANTED } else { DENIED }))
@@ -129,7 +135,7 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         redirect_url: None,
         resources: vec![],
     };
-    let share = match state.codec.decode(token) {
+    let share = match state.codec().decode(token) {
         Ok(share) => share,
         Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {

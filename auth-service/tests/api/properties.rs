@@ -1,9 +1,7 @@
 //! Property tests: the codec round-trips anything and the decode path never panics or grants
 //! on arbitrary input.
-use auth_service::api::ValidateRequest;
-use auth_service::app_state::AppState;
+use auth_service::access::{AccessPolicy, Target};
 use auth_service::domain::{Level, Resource, ShareToken, TokenType};
-use auth_service::settings::{Settings, Source};
 use auth_service::share_token::ShareTokenCodec;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,15 +12,8 @@ fn codec() -> ShareTokenCodec {
     ShareTokenCodec::new(&SecretString::from("property-secret"))
 }
 
-fn state() -> AppState {
-    let vars = [("SECRET_KEY", "property-secret"), ("USERS", r#"{"u":"p"}"#)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    AppState::new(
-        &Settings::from_source(&Source::new(vars, std::path::Path::new("/nonexistent"))).unwrap(),
-    )
-    .unwrap()
+fn policy() -> AccessPolicy {
+    AccessPolicy::new(codec(), None)
 }
 
 fn level() -> impl Strategy<Value = Level> {
@@ -78,17 +69,15 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics_and_never_grants(token in any::<String>(), uid in any::<String>()) {
-        let body = serde_json::json!({"dicom-uid": uid, "level": "study", "method": "get"}).to_string();
-        let request: ValidateRequest = serde_json::from_str(&body).unwrap();
-        prop_assert!(!state().grants(&token, &request));
+        let target = Target { dicom_uid: Some(&uid), ..Target::default() };
+        prop_assert!(policy().decide(Some(&token), &target, chrono::Utc::now()).is_err());
     }
 
     #[test]
     fn arbitrary_jwt_shaped_input_never_grants(h in proptest::collection::vec(any::<u8>(), 0..64), p in proptest::collection::vec(any::<u8>(), 0..256), s in proptest::collection::vec(any::<u8>(), 0..40)) {
         let token = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p), URL_SAFE_NO_PAD.encode(s));
-        let body = serde_json::json!({"dicom-uid": "1.2", "orthanc-id": "x", "level": "study", "method": "get"}).to_string();
-        let request: ValidateRequest = serde_json::from_str(&body).unwrap();
-        prop_assert!(!state().grants(&token, &request));
+        let target = Target { dicom_uid: Some("1.2"), orthanc_id: Some("x"), server_id: None };
+        prop_assert!(policy().decide(Some(&token), &target, chrono::Utc::now()).is_err());
         let _ = codec().decode(&token);
     }
 }

@@ -42,7 +42,10 @@ COMPOSE=docker-compose /usr/bin/python3 minimal-setup/check-stacks.py
 
 step "stand-in images"
 if [ "${STACK_BINARIES:-debug}" = debug ]; then
-    STAND_IN_BINARIES=debug minimal-setup/stand-ins/build.sh
+    # The test step built target/debug/<crate> with the workspace's features; a `cargo build -p`
+    # here would unify features differently and recompile most dependencies.
+    if [ ! -x target/debug/auth-service ]; then cargo build --workspace --bins --locked; fi
+    STAND_IN_BINARIES=debug minimal-setup/stand-ins/build.sh --no-cargo
 else
     minimal-setup/stand-ins/build.sh
 fi

@@ -64,6 +64,10 @@ our_service() { # crate
             (cd "$repo" && cargo build --locked -p "$crate" --bin "$crate")
         fi
     fi
+    if [ ! -x "$repo/target/$profile/$crate" ]; then
+        echo "no $repo/target/$profile/$crate: build it first (or drop --no-cargo)" >&2
+        exit 1
+    fi
     local ctx; ctx="$(mktemp -d)"
     cp "$repo/target/$profile/$crate" "$ctx/$crate"
     mkdir "$ctx/state"

@@ -52,4 +52,6 @@ fi
 
 step "smoke test: basic-auth"
 COMPOSE=docker-compose minimal-setup/smoke-test.sh basic-auth
+step "smoke test: basic-auth, HTTPS variant"
+SMOKE_HTTPS=1 COMPOSE=docker-compose minimal-setup/smoke-test.sh basic-auth
 step "done in $(( $(date +%s) - t0 )) s"

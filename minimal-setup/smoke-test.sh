@@ -6,6 +6,8 @@
 # Only the environment differs from a real deployment: a loopback port, PUBLIC_URL to match, and
 # secrets made in a temporary folder (the stack's own secrets/ is left alone).
 # COMPOSE picks the compose command (default: `docker compose` when present, else docker-compose).
+# SMOKE_HTTPS=1 runs the stack's HTTPS variant (docker-compose.https.yml, a self-signed pair made
+# by make-certificate.sh in the temporary folder; curl trusts only that certificate).
 set -euo pipefail
 stack="${1:?usage: $0 basic-auth|keycloak|full}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,6 +24,14 @@ done
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export SECRETS_DIR="$work/secrets" HTTP_BIND=127.0.0.1 HTTP_PORT="$port" PUBLIC_URL="http://127.0.0.1:$port"
+curl_tls=()
+if [ "${SMOKE_HTTPS:-0}" = 1 ]; then
+    https_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    export HTTPS_PORT="$https_port" PUBLIC_URL="https://127.0.0.1:$https_port" TLS_DIR="$work/tls" \
+        COMPOSE_FILE=docker-compose.yml:docker-compose.https.yml
+    (cd "$dir" && ../make-certificate.sh >/dev/null)
+    curl_tls=(--cacert "$TLS_DIR/cert.pem")
+fi
 project="sharesmoke${stack//-/}"
 compose() { (cd "$dir" && $COMPOSE -p "$project" "$@"); }
 base="$PUBLIC_URL"
@@ -79,6 +89,7 @@ done
 pass "every container healthy after $(( $(date +%s) - start )) s"
 
 # curl wrappers: status code, and the body or a header.
+curl() { command curl "${curl_tls[@]}" "$@"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
 expect() { # description expected actual
@@ -86,6 +97,10 @@ expect() { # description expected actual
 }
 
 expect "nginx answers" 200 "$(code "$base/nginx-health")"
+if [ "${SMOKE_HTTPS:-0}" = 1 ]; then
+    expect "plain HTTP is sent to PUBLIC_URL" "301 $base/orthanc/system" \
+        "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$port/orthanc/system")"
+fi
 expect "Orthanc refuses a visitor without credentials" 401 "$(code "$base/orthanc/system")"
 expect "Orthanc lets the admin in" 200 "$(code -u "admin:$admin_password" "$base/orthanc/system")"
 

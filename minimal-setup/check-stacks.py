@@ -25,7 +25,8 @@ OUR_IMAGES = "orthanc-share/"
 # Settings of features being built at the same time as the stacks (merged later): reported as
 # PENDING, and an error as soon as the crate knows them, so this list cannot outlive its reason.
 PENDING_SETTINGS = {
-    "auth-service": {"ORTHANC_URL", "ORTHANC_USER", "ORTHANC_PASSWORD"},  # issue 13, token gate
+    # issue 13, the token gate
+    "auth-service": {"ORTHANC_URL", "ORTHANC_USER", "ORTHANC_PASSWORD", "GATE_PATH_PREFIX"},
 }
 errors = []
 pending = []

@@ -154,7 +154,7 @@ if [ "$has_gate" = 1 ]; then
     expect "no writes through the share path" 403 "$(code -X DELETE "$preview_a?token=$token")"
 else
     pend "previews through the token gate: auth-service has no GET /gate in this checkout yet"
-    expect "meanwhile the share path lets nothing through" 500 "$(code "$preview_a?token=$token")"
+    expect "meanwhile the share path lets nothing through" 503 "$(code "$preview_a?token=$token")"
 fi
 
 say "no secret in any log line"

@@ -230,6 +230,20 @@ run_wrk() {
 }
 
 : >"$WORK_DIR/rows"
+
+# start_rss_sampler PID FILE: writes the peak VmRSS (KiB) of PID to FILE until stopped; sets SAMPLER_PID.
+start_rss_sampler() {
+    (
+        peak=0
+        while kill -0 "$1" 2>/dev/null; do
+            rss=$(kib_field "$1" VmRSS 2>/dev/null || echo 0)
+            [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo "$peak" >"$2"
+            sleep 0.1
+        done
+    ) &
+    SAMPLER_PID=$!
+    STARTED_PIDS+=("$SAMPLER_PID")
+}
 MAX_CONNS=$(printf '%s\n' $CONNECTIONS | sort -n | tail -1)
 
 # --- auth-service ----------------------------------------------------------------------------
@@ -278,6 +292,35 @@ write_lua "$WORK_DIR/validate.lua" POST "$VALIDATE_BODY" "token=$TOKEN"
 write_lua "$WORK_DIR/create.lua" PUT "$CREATE_BODY"
 write_lua "$WORK_DIR/decode.lua" POST "$DECODE_BODY"
 
+# 100,000 distinct valid tokens (signed like PyJWT with the same key), for the memory bound of the
+# verified-share cache: a flood of distinct tokens must evict, never grow memory.
+DISTINCT_TOKENS=${DISTINCT_TOKENS:-100000}
+python3 - "$WORK_DIR/tokens.txt" "$DISTINCT_TOKENS" <<'PY'
+import base64, hashlib, hmac, json, sys
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+head = b64(b'{"alg":"HS256","typ":"JWT"}')
+with open(sys.argv[1], "w") as out:
+    for n in range(int(sys.argv[2])):
+        claims = {"id": f"bench-{n}", "resources": [{"dicom_uid": "1.2.3", "orthanc_id": "aaaa-bbbb", "url": None, "level": "study"}],
+                  "type": "stone-viewer-publication", "expiration_date": None, "validity_duration": None}
+        signing = head + b"." + b64(json.dumps(claims, separators=(",", ":")).encode())
+        sig = b64(hmac.new(b"bench-secret", signing, hashlib.sha256).digest())
+        out.write((signing + b"." + sig).decode() + "\n")
+PY
+write_lua "$WORK_DIR/validate-distinct.lua" POST "$VALIDATE_BODY"
+cat >>"$WORK_DIR/validate-distinct.lua" <<LUA
+
+-- Each thread walks the token list from its own offset: every request sends another token.
+local tokens = {}
+for line in io.lines("$WORK_DIR/tokens.txt") do tokens[#tokens + 1] = line end
+local next_index = math.random(#tokens)
+function request()
+    next_index = next_index % #tokens + 1
+    local body = '{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"' .. tokens[next_index] .. '"}'
+    return wrk.format(nil, nil, nil, body)
+end
+LUA
+
 # The ceiling runs beside auth-service (an idle server costs no CPU) so that each validate run and
 # its ceiling run follow each other: a background load that comes and goes hits both alike.
 start_server ceiling "$CEILING_BIN"
@@ -296,16 +339,7 @@ wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/validate.lua" "$CEILING_U
 for conns in $CONNECTIONS; do
     if [ "$conns" = "$MAX_CONNS" ]; then
         # Sample RSS while the heaviest validate load runs.
-        (
-            peak=0
-            while kill -0 "$AUTH_PID" 2>/dev/null; do
-                rss=$(kib_field "$AUTH_PID" VmRSS 2>/dev/null || echo 0)
-                [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo "$peak" >"$WORK_DIR/rss-peak"
-                sleep 0.1
-            done
-        ) &
-        SAMPLER_PID=$!
-        STARTED_PIDS+=("$SAMPLER_PID")
+        start_rss_sampler "$AUTH_PID" "$WORK_DIR/rss-peak"
         run_wrk validate "$conns" "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate"
         stop_server "$SAMPLER_PID"
     else
@@ -315,6 +349,10 @@ for conns in $CONNECTIONS; do
 done
 stop_server "$CEILING_PID"
 AUTH_RSS_LOAD_KIB=$(cat "$WORK_DIR/rss-peak" 2>/dev/null || echo 0)
+start_rss_sampler "$AUTH_PID" "$WORK_DIR/rss-distinct"
+run_wrk validate-100k "$MAX_CONNS" "$WORK_DIR/validate-distinct.lua" "$AUTH_URL/tokens/validate"
+stop_server "$SAMPLER_PID"
+AUTH_RSS_DISTINCT_KIB=$(cat "$WORK_DIR/rss-distinct" 2>/dev/null || echo 0)
 for conns in $CONNECTIONS; do
     run_wrk create "$conns" "$WORK_DIR/create.lua" "$AUTH_URL/tokens/stone-viewer-publication"
 done
@@ -409,8 +447,8 @@ rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/ro
     printf '# auth-service bench: %s, nproc %s, commit %s, wrk -t%s -d%s\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" \
         "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$WRK_THREADS" "$DURATION"
-    printf '%-11s %5s %10s %8s %8s %8s %8s\n' scenario conns 'req/s' 'p50_ms' 'p99_ms' non2xx sock_err
-    awk '{ printf "%-11s %5s %10s %8s %8s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
+    printf '%-14s %5s %10s %8s %8s %8s %8s\n' scenario conns 'req/s' 'p50_ms' 'p99_ms' non2xx sock_err
+    awk '{ printf "%-14s %5s %10s %8s %8s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
     [ -z "$GET_PROFILE_SKIPPED" ] || printf 'get-profile SKIPPED: %s\n' "$GET_PROFILE_SKIPPED"
     echo
     printf '%-42s %s\n' 'startup_ms auth-service' "$AUTH_STARTUP_MS"
@@ -418,11 +456,18 @@ rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/ro
     printf '%-42s %s\n' 'rss_idle_mib auth-service' "$(mib "$AUTH_RSS_IDLE_KIB")"
     printf '%-42s %s\n' 'rss_idle_mib ceiling' "$(mib "$CEILING_RSS_IDLE_KIB")"
     printf '%-42s %s\n' "rss_load_mib auth-service (validate c$MAX_CONNS)" "$(mib "$AUTH_RSS_LOAD_KIB")"
+    printf '%-42s %s\n' "rss_load_mib auth-service ($DISTINCT_TOKENS tokens c$MAX_CONNS)" "$(mib "$AUTH_RSS_DISTINCT_KIB")"
     printf '%-42s %s\n' 'rss_hwm_mib auth-service (whole run)' "$(mib "$AUTH_HWM_KIB")"
+    share() { awk -v a="$(rate "$1" "$3")" -v b="$(rate "$2" "$3")" 'BEGIN { if (a && b) printf "%.1f %%", 100 * a / b; else print "n/a" }'; }
     for conns in $CONNECTIONS; do
-        printf '%-42s %s\n' "validate/ceiling c$conns" \
-            "$(awk -v a="$(rate validate "$conns")" -v b="$(rate ceiling "$conns")" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
+        for scenario in validate create decode get-profile; do
+            printf '%-42s %s\n' "$scenario/ceiling c$conns" "$(share "$scenario" ceiling "$conns")"
+        done
+        for scenario in create decode; do
+            printf '%-42s %s\n' "$scenario/validate c$conns" "$(share "$scenario" validate "$conns")"
+        done
     done
+    printf '%-42s %s\n' "validate-100k/ceiling c$MAX_CONNS" "$(share validate-100k ceiling "$MAX_CONNS")"
     if [ -z "$GET_PROFILE_SKIPPED" ]; then
         printf '%-42s %s\n' 'realm_jwks_calls get-profile (load)' "$REALM_JWKS_LOAD"
         printf '%-42s %s\n' 'realm_discovery_calls get-profile (load)' "$REALM_DISCOVERY_LOAD"

@@ -1,10 +1,18 @@
 //! The one access decision for a share token and a resource. The plugin's `POST /tokens/validate`
 //! and the nginx gate both ask it, so a rule (expiry, server id, revocation, resource match) is
 //! written once and every caller denies for the same reasons.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use moka::sync::Cache;
 
 use crate::domain::ShareToken;
-use crate::share_token::{fingerprint, ShareTokenCodec};
+use crate::share_token::{fingerprint, DecodeError, ShareTokenCodec};
+
+/// Memory the verified-share cache may hold, in approximate bytes (token text plus the decoded
+/// share). A plugin asks about the same token for every instance of a study, so a few thousand
+/// recent tokens cover real traffic; a flood of distinct tokens only evicts, never grows memory.
+pub const VERIFIED_CACHE_BYTES: u64 = 1024 * 1024;
 
 /// Why access was refused. The word of [`Denial::reason`] is what the gate sends nginx in
 /// `X-Auth-Reason` and what the landing page renders from `?reason=`.
@@ -43,11 +51,36 @@ pub struct Target<'a> {
 pub struct AccessPolicy {
     codec: ShareTokenCodec,
     server_id: Option<String>,
+    /// Shares whose signature and claims were already checked, by token text: a repeat skips the
+    /// HMAC and the JSON. Only the signature work is remembered; expiry, server id, revocation and
+    /// the resource match are decided anew on every request.
+    verified: Option<Cache<Arc<str>, Arc<ShareToken>>>,
 }
 
 impl AccessPolicy {
     pub fn new(codec: ShareTokenCodec, server_id: Option<String>) -> Self {
-        AccessPolicy { codec, server_id }
+        Self::with_cache_bytes(codec, server_id, VERIFIED_CACHE_BYTES)
+    }
+
+    /// `cache_bytes` 0 turns the verified-share cache off (the property tests compare both paths).
+    pub fn with_cache_bytes(
+        codec: ShareTokenCodec,
+        server_id: Option<String>,
+        cache_bytes: u64,
+    ) -> Self {
+        let verified = (cache_bytes > 0).then(|| {
+            Cache::builder()
+                .max_capacity(cache_bytes)
+                .weigher(|token: &Arc<str>, share: &Arc<ShareToken>| {
+                    u32::try_from(token.len() + share.approximate_size()).unwrap_or(u32::MAX)
+                })
+                .build()
+        });
+        AccessPolicy {
+            codec,
+            server_id,
+            verified,
+        }
     }
 
     pub fn codec(&self) -> &ShareTokenCodec {
@@ -60,7 +93,7 @@ impl AccessPolicy {
         token: Option<&str>,
         target: &Target<'_>,
         now: DateTime<Utc>,
-    ) -> Result<ShareToken, Denial> {
+    ) -> Result<Arc<ShareToken>, Denial> {
         let token = token.filter(|t| !t.is_empty()).ok_or(Denial::Missing)?;
         let outcome = self.decide_token(token, target, now);
         if tracing::enabled!(tracing::Level::DEBUG) {
@@ -79,8 +112,8 @@ impl AccessPolicy {
         token: &str,
         target: &Target<'_>,
         now: DateTime<Utc>,
-    ) -> Result<ShareToken, Denial> {
-        let share = self.codec.decode(token).map_err(|_| Denial::Invalid)?;
+    ) -> Result<Arc<ShareToken>, Denial> {
+        let share = self.share(token).map_err(|_| Denial::Invalid)?;
         if share.is_expired(now) {
             return Err(Denial::Expired);
         }
@@ -92,6 +125,21 @@ impl AccessPolicy {
         if !share.grants(target.dicom_uid, target.orthanc_id) {
             return Err(Denial::Forbidden);
         }
+        Ok(share)
+    }
+
+    /// The share a token carries once its signature and claims are checked (expiry not
+    /// included), from the cache when this very token text was checked before. Refused tokens
+    /// are never cached, so their error is always the codec's own.
+    pub fn share(&self, token: &str) -> Result<Arc<ShareToken>, DecodeError> {
+        let Some(cache) = &self.verified else {
+            return self.codec.decode(token).map(Arc::new);
+        };
+        if let Some(share) = cache.get(token) {
+            return Ok(share);
+        }
+        let share = Arc::new(self.codec.decode(token)?);
+        cache.insert(Arc::from(token), share.clone());
         Ok(share)
     }
 }

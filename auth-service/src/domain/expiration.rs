@@ -1,6 +1,6 @@
 //! Expiration dates: parsing what clients send (pydantic's lax datetime rules, minus naive
 //! datetimes) and printing exactly what the Python service prints.
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 
 /// A validity-duration past this (100 years) is not a real request: the Orthanc plugin sends an
 /// uninitialised number (~1.4e14) when its caller gave none.
@@ -104,20 +104,39 @@ impl ExpirationDate {
     }
 
     fn format(&self, zulu: bool) -> String {
-        let mut out = self.at.format("%Y-%m-%dT%H:%M:%S").to_string();
-        let micros = self.at.nanosecond() / 1000;
-        if micros != 0 {
-            out.push_str(&format!(".{micros:06}"));
+        use std::fmt::Write;
+        let at = &self.at;
+        let mut out = String::with_capacity(32);
+        // Written field by field: a strftime pattern is parsed anew on every call, and this runs
+        // on every share creation. chrono's `%Y` gives years past 9999 a sign: keep its form there.
+        if (0..=9999).contains(&at.year()) {
+            let _ = write!(
+                out,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                at.year(),
+                at.month(),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                // a leap second: chrono keeps it in the nanoseconds, `%S` writes 60
+                at.second() + u32::from(at.nanosecond() >= 1_000_000_000)
+            );
+        } else {
+            let _ = write!(out, "{}", at.format("%Y-%m-%dT%H:%M:%S"));
         }
-        let offset = self.at.offset().local_minus_utc();
+        let micros = at.nanosecond() / 1000;
+        if micros != 0 {
+            let _ = write!(out, ".{micros:06}");
+        }
+        let offset = at.offset().local_minus_utc();
         if offset == 0 && zulu {
             out.push('Z');
         } else {
             let sign = if offset < 0 { '-' } else { '+' };
             let abs = offset.abs();
-            out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+            let _ = write!(out, "{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60);
             if abs % 60 != 0 {
-                out.push_str(&format!(":{:02}", abs % 60));
+                let _ = write!(out, ":{:02}", abs % 60);
             }
         }
         out
@@ -224,5 +243,39 @@ mod tests {
         let d = ExpirationDate::after(now, 3600).expect("in range");
         assert_eq!(d.to_echo(), "2023-11-14T23:13:20.066701+00:00");
         assert_eq!(ExpirationDate::after(now, i64::MAX), None);
+    }
+
+    #[test]
+    fn dates_are_written_as_chrono_strftime_writes_them() {
+        // The field-by-field writer against chrono's own `%Y-%m-%dT%H:%M:%S`, at the edges.
+        let offsets = [
+            0,
+            3600,
+            -18_000,
+            5 * 3600 + 45 * 60,
+            -(3 * 3600 + 30 * 60 + 15),
+        ];
+        let seconds = [
+            0_i64,
+            -62_135_596_800, // 0001-01-01
+            253_402_300_799, // 9999-12-31T23:59:59
+            253_402_300_800, // 10000-01-01: chrono writes +10000
+            1_700_000_000,
+        ];
+        for s in seconds {
+            for o in offsets {
+                let offset = FixedOffset::east_opt(o).expect("offset");
+                let at = DateTime::from_timestamp(s, 123_000)
+                    .expect("in range")
+                    .with_timezone(&offset);
+                let date = ExpirationDate::new(at, DateStyle::Computed);
+                let text = date.to_python_isoformat();
+                let expected = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+                assert!(
+                    text.starts_with(&format!("{expected}.000123")),
+                    "{text} vs {expected}"
+                );
+            }
+        }
     }
 }

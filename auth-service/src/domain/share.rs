@@ -52,6 +52,23 @@ impl ShareToken {
         checked
     }
 
+    /// Heap bytes held, roughly: what a cache of shares weighs them by.
+    pub fn approximate_size(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        std::mem::size_of::<Self>()
+            + text(&self.id)
+            + self
+                .resources
+                .iter()
+                .map(|r| {
+                    std::mem::size_of::<super::Resource>()
+                        + text(&r.dicom_uid)
+                        + text(&r.orthanc_id)
+                        + text(&r.url)
+                })
+                .sum::<usize>()
+    }
+
     pub fn is_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         self.expiration_date.is_some_and(|d| d.is_past(now))
     }

@@ -9,6 +9,9 @@ mod user;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest};
 
+use crate::app_state::AppState;
+use crate::basic_auth::Caller;
+use crate::domain::TokenType;
 use crate::error::Error;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(tokens::decode)
             .default_service(fallback::allow("POST")),
     )
+    .configure(token_type_routes)
     .service(
         web::resource("/tokens/{token_type}")
             .put(tokens::create)
@@ -59,6 +63,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(fallback::allow("POST")),
     )
     .default_service(web::to(fallback::not_found));
+}
+
+/// One static route per known token type: a path with a `{type}` segment is matched by a regex
+/// (actix-router), which cost more than the rest of share creation. Unknown types still reach
+/// the `/tokens/{token_type}` route and its 404.
+fn token_type_routes(cfg: &mut web::ServiceConfig) {
+    for token_type in TokenType::ALL {
+        cfg.service(
+            web::resource(format!("/tokens/{}", token_type.as_str()))
+                .put(
+                    move |caller: Caller,
+                          req: HttpRequest,
+                          body: web::Bytes,
+                          state: web::Data<AppState>| {
+                        tokens::create_typed(token_type, caller, req, body, state)
+                    },
+                )
+                .default_service(fallback::allow("PUT")),
+        );
+    }
 }
 
 /// The body as JSON bytes: a declared non-JSON content type is refused (as the Python service

@@ -17,6 +17,8 @@ use crate::share_token::{fingerprint, strip_bearer, DecodeError};
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
 
+/// `PUT /tokens/{type}` for a type without a route of its own (see routes/mod.rs): unknown
+/// types answer 404 whatever the body holds.
 pub async fn create(
     caller: Caller,
     path: web::Path<String>,
@@ -24,7 +26,6 @@ pub async fn create(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let request = CreateTokenRequest::parse(json_body(&req, &body)?)?;
     let token_type = TokenType::parse(&path).ok_or_else(|| Error::NotFound {
         error: "unknown token type",
         detail: format!(
@@ -32,6 +33,18 @@ pub async fn create(
             TokenType::ALL.map(TokenType::as_str).join(", ")
         ),
     })?;
+    create_typed(token_type, caller, req, body, state).await
+}
+
+/// `PUT /tokens/{type}` once the type is known.
+pub async fn create_typed(
+    token_type: TokenType,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let request = CreateTokenRequest::parse(json_body(&req, &body)?)?;
     if request.token_type.is_some_and(|t| t != token_type) {
         return Err(Error::bad_request(
             "type mismatch",
@@ -135,7 +148,7 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         redirect_url: None,
         resources: vec![],
     };
-    let share = match state.codec().decode(token) {
+    let share = match state.access.share(token) {
         Ok(share) => share,
         Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {

@@ -81,3 +81,96 @@ proptest! {
         let _ = codec().decode(&token);
     }
 }
+
+/// One random validation: which token (valid, expired by a second, tampered, other secret, not a
+/// token at all) and which ids it asks about.
+#[derive(Debug, Clone)]
+enum TokenKind {
+    Valid,
+    ExpiredBySecond,
+    ExpiresInASecond,
+    Tampered(usize),
+    OtherSecret,
+    Garbage(String),
+}
+
+fn token_kind() -> impl Strategy<Value = TokenKind> {
+    prop_oneof![
+        Just(TokenKind::Valid),
+        Just(TokenKind::ExpiredBySecond),
+        Just(TokenKind::ExpiresInASecond),
+        any::<usize>().prop_map(TokenKind::Tampered),
+        Just(TokenKind::OtherSecret),
+        any::<String>().prop_map(TokenKind::Garbage),
+    ]
+}
+
+fn make_token(kind: &TokenKind, uids: &[String], now: chrono::DateTime<chrono::Utc>) -> String {
+    let expires = |seconds| auth_service::domain::ExpirationDate::after(now, seconds);
+    let share = |expiration_date| ShareToken {
+        id: None,
+        resources: uids
+            .iter()
+            .map(|u| Resource {
+                dicom_uid: Some(u.clone()),
+                orthanc_id: Some(format!("o-{u}")),
+                url: None,
+                level: Level::Study,
+            })
+            .collect(),
+        token_type: Some(TokenType::StoneViewerPublication),
+        expiration_date,
+        validity_duration: None,
+    };
+    let t = TokenType::StoneViewerPublication;
+    match kind {
+        TokenKind::Valid => codec().encode(&share(None), t),
+        TokenKind::ExpiredBySecond => codec().encode(&share(expires(-1)), t),
+        TokenKind::ExpiresInASecond => codec().encode(&share(expires(1)), t),
+        TokenKind::Tampered(at) => {
+            let mut bytes = codec().encode(&share(None), t).into_bytes();
+            let at = at % bytes.len();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+        TokenKind::OtherSecret => {
+            ShareTokenCodec::new(&SecretString::from("another-secret")).encode(&share(None), t)
+        }
+        TokenKind::Garbage(text) => text.clone(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The verified-share cache never changes an answer: the same sequence of requests, asked
+    /// twice of a cached policy (misses, then hits) and once of an uncached one, at the same
+    /// instants, gets the same decisions.
+    #[test]
+    fn the_verified_share_cache_never_changes_an_answer(
+        requests in proptest::collection::vec(
+            (token_kind(), proptest::collection::vec("[0-9.]{1,8}", 1..3), "[0-9.]{1,8}", any::<bool>(), 0i64..3),
+            1..12,
+        ),
+    ) {
+        let start = chrono::Utc::now();
+        let cached = AccessPolicy::new(codec(), None);
+        let uncached = AccessPolicy::with_cache_bytes(codec(), None, 0);
+        let cases: Vec<_> = requests
+            .iter()
+            .map(|(kind, uids, other, ask_shared, later)| {
+                let token = make_token(kind, uids, start);
+                let asked = if *ask_shared { uids[0].clone() } else { other.clone() };
+                (token, asked, start + chrono::Duration::seconds(*later))
+            })
+            .collect();
+        for round in 0..2 {
+            for (token, asked, at) in &cases {
+                let target = Target { dicom_uid: Some(asked), ..Target::default() };
+                let a = cached.decide(Some(token), &target, *at).map(|s| (*s).clone());
+                let b = uncached.decide(Some(token), &target, *at).map(|s| (*s).clone());
+                prop_assert_eq!(a, b, "round {}", round);
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings a stack up exactly as committed, checks the share path through nginx, brings it down.
-#   minimal-setup/smoke-test.sh basic-auth|keycloak|full
+#   minimal-setup/smoke-test.sh basic-auth
 # Images: whatever `docker compose up` finds or gets. With internet it pulls the real images and
 # builds ours from their Dockerfiles; without, run minimal-setup/stand-ins/build.sh first.
 # Only the environment differs from a real deployment: a loopback port, PUBLIC_URL to match, and
@@ -9,11 +9,18 @@
 # SMOKE_HTTPS=1 runs the stack's HTTPS variant (docker-compose.https.yml, a self-signed pair made
 # by make-certificate.sh in the temporary folder; curl trusts only that certificate).
 set -euo pipefail
-stack="${1:?usage: $0 basic-auth|keycloak|full}"
+stack="${1:?usage: $0 basic-auth}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 dir="$here/$stack"
 [ -f "$dir/docker-compose.yml" ] || { echo "no stack $stack in $here" >&2; exit 2; }
+# The checks store studies through Orthanc's basic auth at /orthanc/ and read the gate at
+# /shares/: the keycloak and full stacks have neither a published basic-auth Orthanc nor, on
+# machines without the registries, stand-ins for Keycloak, PostgreSQL, mailpit and OHIF.
+if [ "$stack" != basic-auth ]; then
+    echo "smoke-test: only basic-auth so far ($stack: see its README, 'Tested how')" >&2
+    exit 2
+fi
 if [ -z "${COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; else COMPOSE=docker-compose; fi
 fi

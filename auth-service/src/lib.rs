@@ -7,7 +7,6 @@ pub mod dev_mode;
 pub mod domain;
 pub mod emails;
 pub mod error;
-pub mod healthcheck;
 pub mod jsonc;
 pub mod keycloak;
 pub mod roles;

@@ -1,13 +1,16 @@
 use std::path::PathBuf;
 
+use auth_service::settings::DEFAULT_BIND_ADDRESS;
 use auth_service::settings::{Settings, Source};
 use auth_service::startup::Application;
-use auth_service::{dev_mode, healthcheck, telemetry};
+use auth_service::{dev_mode, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        std::process::exit(healthcheck::run(&Source::from_process()));
+        let source = Source::from_process();
+        let bind_address = source.get("BIND_ADDRESS").unwrap_or(DEFAULT_BIND_ADDRESS);
+        std::process::exit(service_health::run("auth-service", bind_address));
     }
     telemetry::init("info");
     let dev = std::env::args().any(|a| a == "--dev");

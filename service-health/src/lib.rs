@@ -1,10 +1,9 @@
-//! `auth-service healthcheck`: the container HEALTHCHECK, so the image needs no curl or shell.
-//! It asks `GET /health` of the server this same configuration would start, over loopback.
+//! `<service> healthcheck`: the container HEALTHCHECK of auth-service and landing-page, so their
+//! images need no curl or shell. It asks `GET /health` of the server the same configuration
+//! would start (its `BIND_ADDRESS`), over loopback.
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
-
-use crate::settings::{Source, DEFAULT_BIND_ADDRESS};
 
 /// Docker's default health-check timeout is 30 s; answer well within it.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -76,13 +75,50 @@ pub fn probe(addr: SocketAddr, path: &str) -> Result<(), HealthcheckError> {
 }
 
 /// The subcommand: exit code 0 when healthy, 1 otherwise, with one line on stderr saying why.
-pub fn run(source: &Source) -> i32 {
-    let bind_address = source.get("BIND_ADDRESS").unwrap_or(DEFAULT_BIND_ADDRESS);
+pub fn run(service: &str, bind_address: &str) -> i32 {
     match probe_address(bind_address).and_then(|addr| probe(addr, "/health")) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("auth-service healthcheck: {e}");
+            eprintln!("{service} healthcheck: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn probe_address_turns_wildcards_into_loopback_and_refuses_garbage() {
+        assert_eq!(
+            probe_address("0.0.0.0:8000").unwrap().to_string(),
+            "127.0.0.1:8000"
+        );
+        assert_eq!(
+            probe_address("[::]:8000").unwrap().to_string(),
+            "[::1]:8000"
+        );
+        assert_eq!(
+            probe_address("127.0.0.2:9").unwrap().to_string(),
+            "127.0.0.2:9"
+        );
+        assert!(matches!(
+            probe_address("no-port"),
+            Err(HealthcheckError::BadBindAddress(_))
+        ));
+    }
+
+    #[test]
+    fn probe_of_a_closed_port_is_a_connect_error() {
+        let addr = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        assert!(matches!(
+            probe(addr, "/health"),
+            Err(HealthcheckError::Connect { .. })
+        ));
     }
 }

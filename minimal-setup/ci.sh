@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The compose stacks in CI (.ci/run calls this after the cargo steps, which leave
 # target/debug/auth-service behind): installs Docker, checks every stack statically, builds the
-# stand-in images and runs the basic-auth stack for real. About 5 minutes on a fresh machine.
+# stand-in images and runs the basic-auth stack for real, over HTTP and HTTPS. Measured 6.5 min
+# on the 2-core machine with Docker installed and no image or base tarball cached; add the apt
+# install on a fresh machine (about a minute).
 #   STACK_BINARIES=release minimal-setup/ci.sh   to build the images around release binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,11 @@ step "stand-in images"
 if [ "${STACK_BINARIES:-debug}" = debug ]; then
     # The test step built target/debug/<crate> with the workspace's features; a `cargo build -p`
     # here would unify features differently and recompile most dependencies.
-    if [ ! -x target/debug/auth-service ]; then cargo build --workspace --bins --locked; fi
+    for crate in auth-service landing-page; do
+        if [ -f "$crate/Cargo.toml" ] && [ ! -x "target/debug/$crate" ]; then
+            cargo build --locked -p "$crate" --bin "$crate"
+        fi
+    done
     STAND_IN_BINARIES=debug minimal-setup/stand-ins/build.sh --no-cargo
 else
     minimal-setup/stand-ins/build.sh

@@ -15,5 +15,6 @@ pub mod settings;
 pub mod share_token;
 pub mod startup;
 pub mod telemetry;
+pub mod url_text;
 pub mod user_profiles;
 pub mod viewer_links;

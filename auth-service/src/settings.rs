@@ -104,7 +104,8 @@ pub struct Settings {
     pub anonymous_profile_file_path: Option<PathBuf>,
     pub keycloak: Option<KeycloakSettings>,
     pub emails: Option<EmailSettings>,
-    pub database_url: Option<String>,
+    /// May hold a database password (`postgres://user:password@host/db`).
+    pub database_url: Option<SecretString>,
 }
 
 /// Raw values: the environment overlaid with the secrets directory.
@@ -270,8 +271,15 @@ impl Settings {
             anonymous_profile_file_path: src.get("ANONYMOUS_PROFILE_FILE_PATH").map(PathBuf::from),
             keycloak,
             emails,
-            database_url: src.get("DATABASE_URL").map(str::to_owned),
+            database_url: src.get("DATABASE_URL").map(SecretString::from),
         })
+    }
+}
+
+impl EmailSettings {
+    /// A login configured over plain SMTP: the password crosses the network in clear.
+    pub fn login_without_tls(&self) -> bool {
+        self.smtp_user_name.is_some() && !self.smtp_uses_tls
     }
 }
 
@@ -441,11 +449,54 @@ mod tests {
         let s = Settings::from_source(&src(&[
             ("SECRET_KEY", "top-secret-key"),
             ("USERS", r#"{"u":"pw-123"}"#),
-        ]));
+            ("DATABASE_URL", "postgres://share:db-pw-456@db.test/shares"),
+            ("ENABLE_KEYCLOAK", "true"),
+            ("KEYCLOAK_CLIENT_SECRET", "kc-secret-789"),
+            ("ENABLE_EMAILS", "true"),
+            ("EMAILS_TEMPLATES_ROOT", "/t"),
+            ("EMAILS_SENDER_ADDRESS", "pacs@x.test"),
+            ("EMAILS_SMTP_SERVER_HOSTNAME", "smtp.x.test"),
+            ("EMAILS_SMTP_SERVER_USER_NAME", "mailer"),
+            ("EMAILS_SMTP_SERVER_PWD", "smtp-pw-012"),
+        ]))
+        .expect("valid settings");
         let text = format!("{s:?}");
-        assert!(
-            !text.contains("top-secret-key") && !text.contains("pw-123"),
-            "{text}"
-        );
+        assert!(text.contains("smtp.x.test"), "{text}");
+        for secret in [
+            "top-secret-key",
+            "pw-123",
+            "db-pw-456",
+            "kc-secret-789",
+            "smtp-pw-012",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    #[test]
+    fn an_smtp_login_without_tls_is_noticed() {
+        let emails = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend_from_slice(&[
+                ("ENABLE_EMAILS", "true"),
+                ("EMAILS_TEMPLATES_ROOT", "/t"),
+                ("EMAILS_SENDER_ADDRESS", "pacs@x.test"),
+                ("EMAILS_SMTP_SERVER_HOSTNAME", "smtp.x.test"),
+            ]);
+            pairs.extend_from_slice(extra);
+            Settings::from_source(&src(&pairs))
+                .expect("valid settings")
+                .emails
+                .expect("e-mails on")
+        };
+        let login = [
+            ("EMAILS_SMTP_SERVER_USER_NAME", "mailer"),
+            ("EMAILS_SMTP_SERVER_PWD", "pw"),
+        ];
+        assert!(emails(&login).login_without_tls());
+        let mut with_tls = login.to_vec();
+        with_tls.push(("EMAILS_SMTP_SERVER_USES_TLS", "true"));
+        assert!(!emails(&with_tls).login_without_tls());
+        assert!(!emails(&[]).login_without_tls());
     }
 }

@@ -12,9 +12,11 @@ use tracing_subscriber::EnvFilter;
 pub fn init(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // Colours only on a terminal: docker logs and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // On stderr, as uvicorn logs: stdout stays for what the service says to its operator (the dev
+    // banner). Colours only on a terminal: docker logs and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi)

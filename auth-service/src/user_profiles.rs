@@ -113,20 +113,25 @@ impl UserProfiles {
         let Some(keycloak) = &self.keycloak else {
             return Ok(self.anonymous.clone());
         };
-        let token = request
+        // As the Python service: a token-value counts only with a token-key naming it, and an
+        // api-key is looked up as sent (a `Bearer ` prefix is part of it). An empty value is no
+        // token at all (Python tried to decode it and answered 400), so a user-id then decides.
+        let token_key = request.token_key.as_deref();
+        let token_value = request
             .token_value
             .as_deref()
-            .map(|t| strip_bearer(t.trim()))
-            .filter(|t| !t.is_empty());
-        if let Some(token) = token {
-            if request.token_key.as_deref() == Some("api-key") {
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && token_key.is_some());
+        if let Some(value) = token_value {
+            if token_key == Some("api-key") {
                 if let Some(admin) = keycloak.api_keys() {
-                    return Ok(match admin.user_by_api_key(token).await? {
+                    return Ok(match admin.user_by_api_key(value).await? {
                         Some(user) => self.of_keycloak_user(user),
                         None => self.anonymous.clone(),
                     });
                 }
             }
+            let token = strip_bearer(value);
             return Ok(match keycloak.verify_access_token(token).await {
                 Some(claims) => {
                     let roles = claims.realm_access.map(|r| r.roles).unwrap_or_default();

@@ -239,19 +239,5 @@ fn join(root: &Option<PublicRoot>, path: &str, query: &str) -> Option<String> {
 /// Ids and tokens go into query strings unchanged when they are plain (DICOM UIDs, Orthanc ids,
 /// JWTs always are); anything else is percent-encoded so it cannot add parameters.
 fn query_value(v: &str) -> String {
-    const SAFE: &[u8] = b"-._~";
-    if v.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || SAFE.contains(&b))
-    {
-        return v.to_owned();
-    }
-    let mut out = String::with_capacity(v.len() * 3);
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || SAFE.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::url_text::encode(v).into_owned()
 }

@@ -22,6 +22,10 @@ pub use text::html_to_text;
 /// The placeholder of a layout template that the message content replaces.
 pub const CONTENT_PLACEHOLDER: &str = "{email-content}";
 
+/// The most `email-content` a message may carry, in bytes: a share message is a few lines; the cap
+/// bounds the CPU that cleaning and text conversion may spend on one request.
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+
 /// E-mail sharing as configured: `None` inside when `ENABLE_EMAILS` is off.
 pub struct Emails {
     service: Option<EmailService>,
@@ -47,16 +51,25 @@ pub struct EmailService {
     reply_to: Option<Mailbox>,
 }
 
-/// One message to send, checked.
-pub struct Outgoing<'a> {
-    pub recipients: &'a Recipients,
-    pub subject: &'a str,
-    /// The HTML body, layout applied and content cleaned.
-    pub html: String,
+/// One message to send, checked; the content is at most [`MAX_CONTENT_BYTES`].
+pub struct Outgoing {
+    pub recipients: Recipients,
+    pub subject: String,
+    /// As the caller sent it: cleaned when composed.
+    pub content: String,
+    pub layout: Option<String>,
 }
+
+/// A message ready for the SMTP server.
+pub struct Composed(lettre::Message);
 
 impl EmailService {
     fn new(settings: &EmailSettings) -> anyhow::Result<EmailService> {
+        if settings.login_without_tls() {
+            tracing::warn!(
+                "EMAILS_SMTP_SERVER_USER_NAME is set but EMAILS_SMTP_SERVER_USES_TLS is not: the SMTP password will cross the network in clear; set EMAILS_SMTP_SERVER_USES_TLS=true"
+            );
+        }
         let sender = Mailbox::from_str(&settings.sender_address)
             .context("EMAILS_SENDER_ADDRESS: not an e-mail address")?;
         let reply_to = settings
@@ -82,18 +95,24 @@ impl EmailService {
         }
     }
 
-    /// Sends one message to every recipient (one SMTP transaction).
-    pub async fn send(&self, outgoing: Outgoing<'_>) -> Result<Delivery, SendError> {
-        let message = message::compose(
+    /// Cleans the content, applies the layout and adds the plain-text part. Costs CPU in
+    /// proportion to the content: run it off the async workers (`spawn_blocking`).
+    pub fn compose(&self, outgoing: Outgoing) -> Result<Composed, SendError> {
+        let html = EmailService::body_html(&outgoing.content, outgoing.layout.as_deref());
+        message::compose(
             &self.sender,
             self.reply_to.as_ref(),
-            outgoing.recipients,
-            outgoing.subject,
-            outgoing.html,
+            &outgoing.recipients,
+            &outgoing.subject,
+            html,
         )
-        .map_err(|e| SendError::Compose(e.to_string()))?;
-        self.mailer
-            .send(message.envelope(), &message.formatted())
-            .await
+        .map(Composed)
+        .map_err(|e| SendError::Compose(e.to_string()))
+    }
+
+    /// Sends one message to every recipient (one SMTP transaction).
+    pub async fn send(&self, message: &Composed) -> Result<Delivery, SendError> {
+        let formatted = message.0.formatted();
+        self.mailer.send(message.0.envelope(), &formatted).await
     }
 }

@@ -1,8 +1,11 @@
 //! Keycloak's admin REST API as client `admin-cli` (client-credentials grant): api-key, user and
 //! realm-role look-ups. The access token is kept until shortly before it expires and fetched
 //! again once when Keycloak answers 401.
+//!
+//! Api-keys come from end users (through the plugin): their look-ups are remembered in a bounded
+//! cache, and concurrent look-ups of one key share a single Keycloak search.
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -12,10 +15,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::{unreachable, without_query, KeycloakUnavailable, Realm};
+use super::{read_json, unreachable, without_query, KeycloakUnavailable, Realm};
 
-/// Look-ups remembered at most; past that the cache starts afresh.
-const API_KEY_CACHE_MAX: usize = 10_000;
+/// Api-key look-ups remembered at most; past that the least useful ones are evicted.
+const API_KEY_CACHE_MAX: u64 = 10_000;
 /// Renew the admin token this long before Keycloak says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(10);
 
@@ -58,8 +61,8 @@ struct TokenAnswer {
     expires_in: Option<u64>,
 }
 
-/// SHA-256 of an api-key → when it was looked up, and the user found (or none).
-type ApiKeyCache = HashMap<[u8; 32], (Instant, Option<KeycloakUser>)>;
+/// SHA-256 of an api-key → the user found (or none), for `KEYCLOAK_API_KEY_CACHE_SECONDS`.
+type ApiKeyCache = moka::future::Cache<[u8; 32], Option<KeycloakUser>>;
 
 struct AdminToken {
     value: String,
@@ -71,8 +74,7 @@ pub struct KeycloakAdmin {
     admin_uri: Url,
     client_secret: SecretString,
     token: tokio::sync::Mutex<Option<AdminToken>>,
-    api_key_cache_for: Duration,
-    api_key_cache: Mutex<ApiKeyCache>,
+    api_key_cache: ApiKeyCache,
 }
 
 impl KeycloakAdmin {
@@ -87,8 +89,10 @@ impl KeycloakAdmin {
             admin_uri,
             client_secret,
             token: tokio::sync::Mutex::new(None),
-            api_key_cache_for,
-            api_key_cache: Mutex::new(HashMap::new()),
+            api_key_cache: moka::future::Cache::builder()
+                .max_capacity(API_KEY_CACHE_MAX)
+                .time_to_live(api_key_cache_for)
+                .build(),
         }
     }
 
@@ -99,23 +103,12 @@ impl KeycloakAdmin {
         api_key: &str,
     ) -> Result<Option<KeycloakUser>, KeycloakUnavailable> {
         let digest: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
-        if let Some(hit) = self.cached(&digest) {
-            return Ok(hit);
-        }
-        let found = self.look_up_api_key(api_key).await?;
-        if let Ok(mut cache) = self.api_key_cache.lock() {
-            if cache.len() >= API_KEY_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(digest, (Instant::now(), found.clone()));
-        }
-        Ok(found)
-    }
-
-    fn cached(&self, digest: &[u8; 32]) -> Option<Option<KeycloakUser>> {
-        let cache = self.api_key_cache.lock().ok()?;
-        let (at, user) = cache.get(digest)?;
-        (at.elapsed() < self.api_key_cache_for).then(|| user.clone())
+        // One search per key at a time: concurrent callers of the same key wait for it. Failures
+        // are not remembered.
+        self.api_key_cache
+            .try_get_with(digest, self.look_up_api_key(api_key))
+            .await
+            .map_err(|e| KeycloakUnavailable(e.0.clone()))
     }
 
     async fn look_up_api_key(
@@ -145,10 +138,11 @@ impl KeycloakAdmin {
             tracing::warn!(user = %user.username, "api-key of a user not valid yet: anonymous profile");
             return Ok(None);
         }
-        let roles_url = self.url(&format!(
-            "users/{}/role-mappings/realm/composite",
-            encode_segment(&user.id)
-        ))?;
+        let Some(segment) = user_segment(&user.id) else {
+            tracing::warn!(user = %user.username, "api-key of a user whose id is not a path segment: anonymous profile");
+            return Ok(None);
+        };
+        let roles_url = self.url(&format!("users/{segment}/role-mappings/realm/composite"))?;
         let roles: Vec<RoleRepresentation> = self.get(roles_url).await?;
         Ok(Some(KeycloakUser {
             id: user.id,
@@ -159,7 +153,9 @@ impl KeycloakAdmin {
 
     /// The user with this id, or None when Keycloak does not know it.
     pub async fn user(&self, id: &str) -> Result<Option<KeycloakUser>, KeycloakUnavailable> {
-        let url = self.url(&format!("users/{}", encode_segment(id)))?;
+        let Some(url) = self.user_url(id)? else {
+            return Ok(None);
+        };
         let user: Option<UserRepresentation> = self.get_optional(url).await?;
         Ok(user.map(|u| KeycloakUser {
             id: u.id,
@@ -177,6 +173,14 @@ impl KeycloakAdmin {
             .filter(|r| !r.composite && r.name != "uma_authorization" && r.name != "offline_access")
             .map(|r| r.name)
             .collect())
+    }
+
+    /// `users/{id}` under the admin URI; None for an id that cannot be one path segment.
+    fn user_url(&self, id: &str) -> Result<Option<Url>, KeycloakUnavailable> {
+        match user_segment(id) {
+            Some(segment) => self.url(&format!("users/{segment}")).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn url(&self, path: &str) -> Result<Url, KeycloakUnavailable> {
@@ -224,12 +228,7 @@ impl KeycloakAdmin {
                     without_query(&url)
                 )));
             }
-            return response.json::<T>().await.map(Some).map_err(|e| {
-                KeycloakUnavailable(format!(
-                    "Keycloak's answer to GET {} is not what was expected ({e})",
-                    without_query(&url)
-                ))
-            });
+            return read_json(response, &url).await.map(Some);
         }
     }
 
@@ -260,11 +259,7 @@ impl KeycloakAdmin {
                 "Keycloak refused the admin-cli client credentials ({status}): check KEYCLOAK_CLIENT_SECRET"
             )));
         }
-        let answer: TokenAnswer = response.json().await.map_err(|e| {
-            KeycloakUnavailable(format!(
-                "Keycloak's token answer is not what was expected ({e})"
-            ))
-        })?;
+        let answer: TokenAnswer = read_json(response, &endpoint).await?;
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60));
         *slot = Some(AdminToken {
             value: answer.access_token.clone(),
@@ -274,9 +269,51 @@ impl KeycloakAdmin {
     }
 }
 
-/// A user id as one path segment (ids are UUIDs, but never let one add a path).
-fn encode_segment(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+/// A user id as one path segment, or None for `.`, `..` and the empty id: URL resolution (and
+/// Keycloak) would read those, even percent-encoded, as "this folder" or "the parent folder",
+/// and `users/..` is the realm itself.
+fn user_segment(id: &str) -> Option<String> {
+    let dots_only = id.chars().all(|c| c == '.');
+    if id.is_empty() || (dots_only && id.len() <= 2) {
+        return None;
+    }
+    Some(crate::url_text::encode(id).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin() -> KeycloakAdmin {
+        let realm = Arc::new(Realm {
+            http: reqwest::Client::new(),
+            uri: Url::parse("http://kc.test/realms/orthanc/").expect("URL"),
+            discovery: std::sync::RwLock::new(None),
+        });
+        KeycloakAdmin::new(
+            realm,
+            Url::parse("http://kc.test/admin/realms/orthanc/").expect("URL"),
+            SecretString::from("s"),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn user_ids_stay_one_segment_under_users() {
+        let admin = admin();
+        for (id, path) in [
+            ("u-doctor", "/admin/realms/orthanc/users/u-doctor"),
+            ("../roles", "/admin/realms/orthanc/users/..%2Froles"),
+            ("a b?c#d", "/admin/realms/orthanc/users/a%20b%3Fc%23d"),
+            ("...", "/admin/realms/orthanc/users/..."),
+            ("%2e%2e", "/admin/realms/orthanc/users/%252e%252e"),
+        ] {
+            let url = admin.user_url(id).expect("URL").expect("a segment");
+            assert_eq!(url.path(), path, "{id}");
+            assert_eq!(url.query(), None, "{id}");
+        }
+        for id in ["..", ".", ""] {
+            assert!(admin.user_url(id).expect("URL").is_none(), "{id:?}");
+        }
+    }
 }

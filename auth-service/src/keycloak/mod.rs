@@ -16,6 +16,10 @@ use realm_keys::RealmKeys;
 
 use crate::settings::KeycloakSettings;
 
+/// The most we read of one Keycloak answer. Real ones (a realm's keys, a user, its roles, the
+/// realm roles) are a few KiB; past this the answer is refused, as MedDream's are.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// Keycloak could not answer (down, slow, refusing our credentials, or answering nonsense).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -164,10 +168,37 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
             without_query(&url)
         )));
     }
-    response.json::<T>().await.map_err(|e| {
+    read_json(response, &url).await
+}
+
+/// A JSON answer read chunk by chunk, refused past [`MAX_ANSWER_BYTES`] (declared or not).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    mut response: reqwest::Response,
+    url: &Url,
+) -> Result<T, KeycloakUnavailable> {
+    let too_large = || {
         KeycloakUnavailable(format!(
-            "Keycloak's answer to GET {} is not what was expected ({e})",
-            without_query(&url)
+            "Keycloak's answer to {} is larger than {MAX_ANSWER_BYTES} bytes",
+            without_query(url)
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        KeycloakUnavailable(format!(
+            "Keycloak's answer to {} is not what was expected ({e})",
+            without_query(url)
         ))
     })
 }

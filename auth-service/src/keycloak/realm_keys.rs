@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -23,6 +24,13 @@ const LEEWAY_SECONDS: u64 = 30;
 /// At most this many verified tokens are remembered; past it, the expired ones are dropped, and if
 /// that is not enough, all of them (they verify again on their next use).
 const MAX_VERIFIED_TOKENS: usize = 10_000;
+
+/// Keys tried for a token whose header names none. Keycloak publishes one or two signing keys
+/// per algorithm; the bound keeps a forged token's cost to a few RSA checks.
+const MAX_KEYS_TRIED: usize = 4;
+
+/// Keys to try (with their kid), and the realm's issuer path.
+type Candidates = (Vec<(String, Arc<DecodingKey>)>, String);
 
 /// What a profile is built from.
 #[derive(Clone, Debug, Deserialize)]
@@ -147,10 +155,10 @@ impl RealmKeys {
         if header.alg != Algorithm::RS256 {
             return refused("not signed with RS256");
         }
-        let Some(kid) = header.kid else {
-            return refused("no kid in the header");
-        };
-        let Some((key, issuer_path)) = self.key(&kid).await else {
+        // Keycloak names its key in `kid`; a token without one (other issuers, older set-ups:
+        // the Python service checked every token against the realm's one public key) is tried
+        // against each published signing key, a handful at most.
+        let Some((keys, issuer_path)) = self.keys(header.kid.as_deref()).await else {
             return refused("signed with a key the realm does not publish");
         };
         let mut validation = Validation::new(Algorithm::RS256);
@@ -158,26 +166,44 @@ impl RealmKeys {
         validation.validate_nbf = true;
         validation.set_audience(&["account"]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let claims = match decode::<AccessClaims>(token, &key, &validation) {
-            Ok(data) => data.claims,
-            Err(e) => return refused(&e.to_string()),
-        };
-        let iss_path = url::Url::parse(&claims.iss)
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
-        if !iss_path.ends_with(&issuer_path) {
-            return refused("issued by another realm");
+        for (kid, key) in keys {
+            let claims = match decode::<AccessClaims>(token, &key, &validation) {
+                Ok(data) => data.claims,
+                // The signature is checked before the claims: another key may be the one.
+                Err(e) if *e.kind() == ErrorKind::InvalidSignature => continue,
+                Err(e) => return refused(&e.to_string()),
+            };
+            let iss_path = url::Url::parse(&claims.iss)
+                .map(|u| u.path().trim_end_matches('/').to_owned())
+                .unwrap_or_default();
+            if !iss_path.ends_with(&issuer_path) {
+                return refused("issued by another realm");
+            }
+            return Some((kid, claims));
         }
-        Some((kid, claims))
+        refused("the signature matches no realm key")
     }
 
-    fn lookup(&self, kid: &str) -> Option<(Arc<DecodingKey>, String)> {
+    /// The key named `kid`, or without a kid the first [`MAX_KEYS_TRIED`] keys; with the
+    /// realm's issuer path.
+    fn lookup(&self, kid: Option<&str>) -> Option<Candidates> {
         let cache = self.cache.read().ok()?;
-        let key = cache.keys.get(kid)?.clone();
-        Some((key, cache.issuer_path.clone()?))
+        let keys: Vec<(String, Arc<DecodingKey>)> = match kid {
+            Some(kid) => vec![(kid.to_owned(), cache.keys.get(kid)?.clone())],
+            None => cache
+                .keys
+                .iter()
+                .take(MAX_KEYS_TRIED)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        if keys.is_empty() {
+            return None;
+        }
+        Some((keys, cache.issuer_path.clone()?))
     }
 
-    async fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, String)> {
+    async fn keys(&self, kid: Option<&str>) -> Option<(Vec<(String, Arc<DecodingKey>)>, String)> {
         if let Some(found) = self.lookup(kid) {
             return Some(found);
         }

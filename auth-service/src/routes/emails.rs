@@ -5,7 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::json_body;
 use crate::api::{json_error, SendEmailRequest, SendEmailResponse};
 use crate::basic_auth::Caller;
-use crate::emails::{EmailService, Emails, Outgoing, Recipients, SendError, TemplateError};
+use crate::emails::{
+    EmailService, Emails, Outgoing, Recipients, SendError, TemplateError, MAX_CONTENT_BYTES,
+};
 use crate::error::{Error, Result};
 
 pub async fn list_templates(_caller: Caller, emails: web::Data<Emails>) -> Result<HttpResponse> {
@@ -33,7 +35,8 @@ pub async fn get_template(
 }
 
 /// Answers `{"success", "details"}` as the Python service does: 200 when the SMTP server took
-/// the message, 400 for a request we cannot send, 502 when the SMTP server failed or refused.
+/// the message, 400 for a request we cannot send, 413 for a content past the cap, 502 when the
+/// SMTP server failed or refused.
 pub async fn send(
     caller: Caller,
     req: HttpRequest,
@@ -44,16 +47,25 @@ pub async fn send(
     let request: SendEmailRequest =
         serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
     let (Some(destination), Some(title), Some(content)) = (
-        request.destination_email.as_deref(),
-        request.email_title.as_deref(),
-        request.email_content.as_deref(),
+        request.destination_email,
+        request.email_title,
+        request.email_content,
     ) else {
         return Ok(not_sent(
             StatusCode::BAD_REQUEST,
             "destination-email, email-title and email-content are required".into(),
         ));
     };
-    let recipients = match Recipients::parse(destination) {
+    if content.len() > MAX_CONTENT_BYTES {
+        return Ok(not_sent(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "email-content: at most {MAX_CONTENT_BYTES} bytes (this one has {})",
+                content.len()
+            ),
+        ));
+    }
+    let recipients = match Recipients::parse(&destination) {
         Ok(recipients) => recipients,
         Err(e) => return Ok(not_sent(StatusCode::BAD_REQUEST, e.to_string())),
     };
@@ -71,11 +83,21 @@ pub async fn send(
         },
     };
     let outgoing = Outgoing {
-        recipients: &recipients,
+        recipients,
         subject: title,
-        html: EmailService::body_html(content, layout.as_deref()),
+        content,
+        layout,
     };
-    match service.send(outgoing).await {
+    // Cleaning and text conversion cost CPU: never on the workers that answer validate.
+    let composing = emails.clone();
+    let message = web::block(move || match composing.enabled() {
+        Some(service) => service.compose(outgoing),
+        None => Err(SendError::Compose("e-mails disabled".into())),
+    })
+    .await
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to compose the e-mail: {e}")))?
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to build the e-mail: {e}")))?;
+    match service.send(&message).await {
         Ok(delivery) => {
             for (address, reply) in &delivery.refused {
                 tracing::warn!(%address, reply, "recipient refused by the SMTP server; sent to the others");
@@ -86,9 +108,6 @@ pub async fn send(
                 details: None,
             }))
         }
-        Err(SendError::Compose(e)) => Err(Error::Unexpected(anyhow::anyhow!(
-            "Failed to build the e-mail: {e}"
-        ))),
         Err(e) => Ok(not_sent(StatusCode::BAD_GATEWAY, e.to_string())),
     }
 }

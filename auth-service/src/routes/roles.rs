@@ -16,7 +16,9 @@ use crate::user_profiles::UserProfiles;
 #[derive(Deserialize)]
 struct RolesBody {
     roles: BTreeMap<String, RoleBody>,
-    #[serde(rename = "available-labels", alias = "available_labels", default)]
+    /// Dashed only, as the Python service reads it: a snake_case `available_labels` is ignored
+    /// there too (inside a role, `authorized_labels` is accepted by both).
+    #[serde(rename = "available-labels", default)]
     available_labels: Option<Vec<String>>,
 }
 

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{basic, spawn_app, status_json, TestApp, PASSWORD, USER};
+use crate::tools::{runs, tools_dir, unavailable, with_install_lock, Need};
 
 const SMTP_USER: &str = "smtp-user";
 const SMTP_PASSWORD: &str = "Smtp-Pw-4f9c2";
@@ -19,35 +20,60 @@ const SHARE_LINK: &str = "<p>A study was shared with you: <a href=\"{url}\">open
 
 // ---------------------------------------------------------------- the SMTP server
 
-/// aiosmtpd is what the server script runs on; pip brings it when the machine lacks it.
-fn ensure_aiosmtpd() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let has = |_: ()| {
-            std::process::Command::new("python3")
-                .args(["-c", "import aiosmtpd"])
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        };
-        if has(()) {
-            return;
-        }
-        let _ = std::process::Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
-            .status();
-        assert!(
-            has(()),
-            "the e-mail tests need python3 with aiosmtpd: apt-get install python3 python3-pip; python3 -m pip install aiosmtpd"
-        );
-    });
+/// A PYTHONPATH under which python3 imports aiosmtpd: `target/test-tools/python`, where pip
+/// installs it when the machine's Python lacks it (never into that Python). `Err(reason)`
+/// without python3 or pip.
+fn aiosmtpd_path() -> Result<PathBuf, String> {
+    static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            if !runs("python3") {
+                return Err("`python3` not found (apt-get install python3 python3-pip)".into());
+            }
+            let dir = tools_dir("python");
+            let importable = || {
+                std::process::Command::new("python3")
+                    .args(["-c", "import aiosmtpd"])
+                    .env("PYTHONPATH", &dir)
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            with_install_lock(&dir, || {
+                if importable() {
+                    return Ok(dir.clone());
+                }
+                let out = std::process::Command::new("python3")
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
+                    .arg("--target")
+                    .arg(&dir)
+                    .arg("aiosmtpd")
+                    .output()
+                    .map_err(|e| format!("pip did not run ({e})"))?;
+                if importable() {
+                    return Ok(dir.clone());
+                }
+                Err(format!(
+                    "pip could not install aiosmtpd into {} (apt-get install python3-pip): {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            })
+        })
+        .clone()
 }
 
 #[derive(Default)]
 struct SmtpOptions {
     auth: bool,
-    tls: Option<Certificates>,
+    /// STARTTLS with a certificate of a private CA (made with openssl).
+    tls: bool,
     reject: Vec<&'static str>,
 }
 
@@ -67,20 +93,44 @@ fn free_port() -> u16 {
 }
 
 impl SmtpServer {
-    async fn start(options: SmtpOptions) -> SmtpServer {
-        ensure_aiosmtpd();
+    /// The server, or None when a tool it needs is missing (said by `tools::unavailable`).
+    async fn start(test: &str, options: SmtpOptions) -> Option<SmtpServer> {
+        let python_path = match aiosmtpd_path() {
+            Ok(path) => path,
+            Err(reason) => {
+                unavailable(test, &reason, Need::Required);
+                return None;
+            }
+        };
+        let tls = if options.tls {
+            if !runs_openssl() {
+                unavailable(
+                    test,
+                    "`openssl` not found (apt-get install openssl)",
+                    Need::Required,
+                );
+                return None;
+            }
+            Some(certificates())
+        } else {
+            None
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("received.jsonl");
         let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
         let mut command = Command::new("python3");
-        command.arg(script).arg(port.to_string()).arg(&log);
+        command
+            .env("PYTHONPATH", python_path)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&log);
         if options.auth {
             command
                 .arg("--auth")
                 .arg(format!("{SMTP_USER}:{SMTP_PASSWORD}"));
         }
-        if let Some(tls) = &options.tls {
+        if let Some(tls) = &tls {
             command.arg("--tls").arg(&tls.cert).arg(&tls.key);
         }
         for address in &options.reject {
@@ -105,13 +155,13 @@ impl SmtpServer {
         })
         .await;
         assert_eq!(ready, Ok(true), "the SMTP test server did not start");
-        SmtpServer {
+        Some(SmtpServer {
             port,
             log,
             _child: child,
             _dir: dir,
-            tls: options.tls,
-        }
+            tls,
+        })
     }
 
     /// What the server received, one JSON object per message.
@@ -130,6 +180,15 @@ struct Certificates {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+}
+
+fn runs_openssl() -> bool {
+    std::process::Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn certificates() -> Certificates {
@@ -296,24 +355,8 @@ async fn get(app: &TestApp, path: &str) -> (u16, String, String) {
     (status, ctype, res.text().await.expect("body"))
 }
 
-/// A request whose path goes out exactly as written (reqwest would resolve `..`).
 async fn raw_get_status(app: &TestApp, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
-        basic(USER, PASSWORD)
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.expect("read");
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, answer)
+    crate::helpers::raw_get(app, path, Some(&basic(USER, PASSWORD))).await
 }
 
 fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
@@ -330,11 +373,16 @@ fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
 
 #[tokio::test]
 async fn send_delivers_one_message_to_every_recipient_with_layout_headers_and_both_bodies() {
-    let smtp = SmtpServer::start(SmtpOptions {
-        auth: true,
-        ..Default::default()
-    })
-    .await;
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                auth: true,
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let app = spawn_email_app(smtp.port, &WITH_LOGIN).await;
 
     let (status, body) = send(
@@ -394,13 +442,47 @@ async fn send_delivers_one_message_to_every_recipient_with_layout_headers_and_bo
     let text = part(m, "text/plain").replace("\r\n", "\n");
     assert_eq!(
         text.trim_end(),
-        "PACS\n\nOpen the study (https://pacs.test/s?t=1&u=2) today\n\n-- sent by the PACS"
+        "# PACS\n\nOpen [the study][1] today\n\n-- sent by the PACS\n\n[1]: https://pacs.test/s?t=1&u=2"
+    );
+}
+
+#[tokio::test]
+async fn a_content_past_64_kib_answers_413_and_sends_nothing() {
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
+    let app = spawn_email_app(smtp.port, &[]).await;
+    // `&` is what made the old cleaner quadratic: 1 MB of it held a worker for seconds.
+    let body = |content: String| json!({"destination-email": "bob@example.test", "email-title": "Big", "email-content": content, "layout-template": "layout"});
+    let (status, answer) = send(&app.app, &body("&".repeat(64 * 1024 + 1))).await;
+    assert_eq!(
+        (status, &answer["success"]),
+        (413, &json!(false)),
+        "{answer}"
+    );
+    assert!(
+        answer["details"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("email-content: at most 65536 bytes")),
+        "{answer}"
+    );
+    assert!(smtp.messages().is_empty(), "nothing sent");
+    // At the cap: cleaned, converted and sent whole (words, not `&`: cleaning that many `&`
+    // is slow in a debug build, and bounded by the cap in release).
+    let words = "share ".repeat(64 * 1024 / 6);
+    let (status, answer) = send(&app.app, &body(words.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let text = part(&messages[0], "text/plain");
+    assert_eq!(
+        text.matches("share").count(),
+        64 * 1024 / 6,
+        "the text part holds it all"
     );
 }
 
 #[tokio::test]
 async fn send_without_layout_sends_the_content_alone() {
-    let smtp = SmtpServer::start(SmtpOptions::default()).await;
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let app = spawn_email_app(smtp.port, &[]).await;
     let (status, body) = send(
         &app.app,
@@ -420,12 +502,17 @@ async fn send_without_layout_sends_the_content_alone() {
 
 #[tokio::test]
 async fn send_over_starttls_trusts_the_configured_ca_file() {
-    let smtp = SmtpServer::start(SmtpOptions {
-        auth: true,
-        tls: Some(certificates()),
-        ..Default::default()
-    })
-    .await;
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                auth: true,
+                tls: true,
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let ca = smtp.tls.as_ref().expect("tls").ca.display().to_string();
     let mut env = WITH_LOGIN.to_vec();
     env.extend([
@@ -473,11 +560,16 @@ async fn send_over_starttls_trusts_the_configured_ca_file() {
 
 #[tokio::test]
 async fn refused_login_answers_502_without_the_password() {
-    let smtp = SmtpServer::start(SmtpOptions {
-        auth: true,
-        ..Default::default()
-    })
-    .await;
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                auth: true,
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let wrong = "Wrong-Pw-77a1";
     let app = spawn_email_app(
         smtp.port,
@@ -530,11 +622,16 @@ async fn smtp_server_down_answers_502_quickly() {
 
 #[tokio::test]
 async fn a_refused_recipient_answers_502_naming_it_unless_others_were_accepted() {
-    let smtp = SmtpServer::start(SmtpOptions {
-        reject: vec!["reject@example.test"],
-        ..Default::default()
-    })
-    .await;
+    let smtp = or_skip!(
+        SmtpServer::start(
+            test_name!(),
+            SmtpOptions {
+                reject: vec!["reject@example.test"],
+                ..Default::default()
+            }
+        )
+        .await
+    );
     let app = spawn_email_app(smtp.port, &[]).await;
     let (status, body) = send(
         &app.app,
@@ -567,7 +664,7 @@ async fn a_refused_recipient_answers_502_naming_it_unless_others_were_accepted()
 
 #[tokio::test]
 async fn a_bad_address_answers_400_naming_it() {
-    let smtp = SmtpServer::start(SmtpOptions::default()).await;
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let app = spawn_email_app(smtp.port, &[]).await;
     let (status, body) = send(
         &app.app,
@@ -598,7 +695,7 @@ async fn a_bad_address_answers_400_naming_it() {
 
 #[tokio::test]
 async fn missing_fields_and_unknown_layouts_answer_400_and_bad_json_422() {
-    let smtp = SmtpServer::start(SmtpOptions::default()).await;
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let app = spawn_email_app(smtp.port, &[]).await;
     for body in [
         json!({"email-title": "t", "email-content": "c"}),

@@ -129,11 +129,36 @@ pub async fn status_json(res: reqwest::Response) -> (u16, Value) {
     )
 }
 
-/// The token of an answer body must never be echoed in an error: checks no JWT-looking text.
-pub fn assert_no_token_in(body: &Value) {
+/// An error answer (4xx/5xx, so an unexpected success cannot pass) that echoes no token: no
+/// JWT-looking text.
+pub fn assert_no_token_in(status: u16, body: &Value) {
+    assert!(status >= 400, "expected an error, got {status}: {body}");
     let text = body.to_string();
     assert!(
         !text.contains("eyJ"),
         "an error body echoes a token: {text}"
     );
+}
+
+/// A GET whose path goes out exactly as written (reqwest would resolve `..` and `//`), with
+/// `authorization` when given: the status and the whole answer, headers included.
+pub async fn raw_get(app: &TestApp, path: &str, authorization: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connect");
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, answer)
 }

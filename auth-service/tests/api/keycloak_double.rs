@@ -1,22 +1,16 @@
 //! The admin-API double of `realm.mjs` checked with Keycloak's own npm client
 //! (`@keycloak/keycloak-admin-client`), unchanged: its URL layout and representation shapes stay
 //! Keycloak's, so the tests built on the double test what a real Keycloak answers.
-use std::path::Path;
-
-use crate::realm::{Realm, ADMIN_CLI_SECRET};
+use crate::realm::ADMIN_CLI_SECRET;
 
 #[tokio::test]
 async fn official_keycloak_admin_client_accepts_the_admin_api_double() {
-    let Some(realm) =
-        Realm::start("official_keycloak_admin_client_accepts_the_admin_api_double").await
-    else {
-        return;
-    };
+    let realm = realm_or_skip!();
     let out = tokio::process::Command::new("node")
         .arg("check-admin-client.mjs")
         .arg(realm.base())
         .arg(ADMIN_CLI_SECRET)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc"))
+        .current_dir(crate::realm::installed().expect("installed by realm_or_skip"))
         .kill_on_drop(true)
         .output()
         .await

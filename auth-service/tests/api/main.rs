@@ -1,6 +1,10 @@
 //! The one integration-test binary of auth-service: the real app on port 0, spoken to over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// First: its macros (`realm_or_skip!`, `test_name!`) serve the modules below.
+#[macro_use]
+mod tools;
+
 mod emails;
 mod healthcheck;
 mod helpers;

@@ -164,7 +164,7 @@ async fn a_publication_opened_later_mints_a_new_instant_link_each_time() {
         )
         .await;
     assert_eq!(status, 502, "{answer}");
-    assert_no_token_in(&answer);
+    assert_no_token_in(status, &answer);
 }
 
 #[tokio::test]

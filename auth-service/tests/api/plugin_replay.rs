@@ -142,7 +142,11 @@ async fn send_raw(port: u16, call: &Call, token_override: Option<&str>) -> (u16,
 #[tokio::test]
 async fn recorded_plugin_calls_are_answered_as_the_plugin_expects() {
     let Some(dir) = recordings_dir() else {
-        eprintln!("!!! SKIPPED: ../shared/plugin-requests not found beside the repository: plugin replay not run !!!");
+        crate::tools::unavailable(
+            test_name!(),
+            "../shared/plugin-requests not found beside the repository: plugin replay not run",
+            crate::tools::Need::Optional,
+        );
         return;
     };
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "http://127.0.0.1:8042/")]).await;

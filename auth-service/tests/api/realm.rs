@@ -1,7 +1,7 @@
 //! A loopback Keycloak realm for the tests: `tests/support/oidc/realm.mjs` run with Node — a
 //! real OpenID provider (npm `oidc-provider`) shaped like realm `orthanc`, plus a double of
-//! Keycloak's admin REST API. `npm ci` runs once per test binary. Without Node or npm the tests
-//! that need it print that they were skipped, loudly, and pass.
+//! Keycloak's admin REST API. The scripts are copied to `target/test-tools/oidc/` and `npm ci`
+//! runs there, once per package-lock.json. Without Node or npm: see `tools::unavailable`.
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Mutex, OnceLock};
@@ -9,6 +9,8 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use crate::tools::{runs, tools_dir, unavailable, with_install_lock, Need};
 
 pub const ADMIN_CLI_SECRET: &str = "admin-cli-secret";
 
@@ -20,9 +22,9 @@ pub fn fixture(name: &str) -> PathBuf {
     support_dir().join("fixtures").join(name)
 }
 
-/// `Ok` once the packages are installed; `Err(reason)` when Node or npm is missing.
-fn installed() -> Result<(), String> {
-    static DONE: OnceLock<Mutex<Option<Result<(), String>>>> = OnceLock::new();
+/// The folder the realm scripts run from, once installed; `Err(reason)` without Node or npm.
+pub fn installed() -> Result<PathBuf, String> {
+    static DONE: OnceLock<Mutex<Option<Result<PathBuf, String>>>> = OnceLock::new();
     let mut done = DONE
         .get_or_init(|| Mutex::new(None))
         .lock()
@@ -35,62 +37,51 @@ fn installed() -> Result<(), String> {
     result
 }
 
-fn install() -> Result<(), String> {
-    let dir = support_dir().join("oidc");
+fn install() -> Result<PathBuf, String> {
     for tool in ["node", "npm"] {
-        let ok = std::process::Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
+        if !runs(tool) {
             return Err(format!("`{tool}` not found (apt-get install nodejs npm)"));
         }
     }
-    // cargo nextest runs every test in its own process: one `npm ci` at a time, across processes,
-    // through a lock folder; a marker (a copy of the lock file) says the install of this lock
-    // file finished, so a changed package-lock.json installs again.
-    let lock_file = std::fs::read(dir.join("package-lock.json")).expect("package-lock.json read");
-    let marker = dir.join("node_modules/.auth-service-installed");
-    let lock = dir.join(".npm-ci.lock");
-    let started = std::time::Instant::now();
-    loop {
+    let source = support_dir().join("oidc");
+    let dir = tools_dir("oidc");
+    with_install_lock(&dir, || {
+        // The scripts beside their node_modules (ES modules resolve packages from their own
+        // folder); replaced atomically, as other test processes may be running them.
+        for name in [
+            "package.json",
+            "package-lock.json",
+            "realm.mjs",
+            "check-admin-client.mjs",
+        ] {
+            let text = std::fs::read(source.join(name)).expect("support script read");
+            if std::fs::read(dir.join(name)).is_ok_and(|old| old == text) {
+                continue;
+            }
+            let temporary = dir.join(format!(".{name}.new"));
+            std::fs::write(&temporary, &text).expect("support script copied");
+            std::fs::rename(&temporary, dir.join(name)).expect("support script in place");
+        }
+        // A marker (a copy of the lock file) says the install of this lock file finished.
+        let lock_file = std::fs::read(dir.join("package-lock.json")).expect("lock file read");
+        let marker = dir.join("node_modules/.auth-service-installed");
         if std::fs::read(&marker).is_ok_and(|m| m == lock_file) {
-            return Ok(());
+            return Ok(dir.clone());
         }
-        if std::fs::create_dir(&lock).is_ok() {
-            break;
-        }
-        let stale = std::fs::metadata(&lock)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(300));
-        if stale {
-            let _ = std::fs::remove_dir(&lock);
-        }
+        let out = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("npm did not run ({e})"))?;
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(600),
-            "waited 10 minutes for another test's npm ci"
+            out.status.success(),
+            "npm ci in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let out = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .output();
-    let ok = out.as_ref().is_ok_and(|o| o.status.success());
-    if ok {
         std::fs::write(&marker, &lock_file).expect("marker written");
-    }
-    let _ = std::fs::remove_dir(&lock);
-    let out = out.expect("npm runs");
-    assert!(
-        ok,
-        "npm ci in {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+        Ok(dir.clone())
+    })
 }
 
 pub struct Realm {
@@ -104,8 +95,10 @@ impl Realm {
     /// Starts the realm on a free port, or says loudly why the calling test is skipped.
     pub async fn start(test: &str) -> Option<Realm> {
         if let Err(reason) = installed() {
-            eprintln!(
-                "\n!!!!! SKIPPED {test}: {reason} — the Keycloak realm double needs Node !!!!!\n"
+            unavailable(
+                test,
+                &format!("{reason}: the Keycloak realm double needs Node"),
+                Need::Required,
             );
             return None;
         }
@@ -115,7 +108,7 @@ impl Realm {
     async fn spawn(port: u16, kid: &str) -> Realm {
         let mut child = Command::new("node")
             .arg("realm.mjs")
-            .current_dir(support_dir().join("oidc"))
+            .current_dir(installed().expect("installed before any spawn"))
             .env("PORT", port.to_string())
             .env("KEY_ID", kid)
             .env("ADMIN_CLI_SECRET", ADMIN_CLI_SECRET)
@@ -157,7 +150,6 @@ impl Realm {
                 format!("{}/admin/realms/orthanc/", self.base()),
             ),
             ("KEYCLOAK_CLIENT_SECRET".into(), ADMIN_CLI_SECRET.into()),
-            ("KEYCLOAK_TIMEOUT_SECONDS".into(), "1".into()),
         ]
     }
 
@@ -205,6 +197,11 @@ impl Realm {
 
     pub async fn delay(&self, ms: u64) {
         self.control("delay", json!({ "ms": ms })).await;
+    }
+
+    /// User searches answer `bytes` more (0: as usual), streamed without Content-Length.
+    pub async fn bloat(&self, bytes: u64) {
+        self.control("bloat", json!({ "bytes": bytes })).await;
     }
 
     pub async fn revoke_admin_tokens(&self) {

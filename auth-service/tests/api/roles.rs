@@ -1,7 +1,6 @@
 //! `GET /settings/roles`, `PUT /settings/roles`.
 use serde_json::{json, Value};
 
-use crate::realm::Realm;
 use crate::user::{app, profile, Files};
 
 const NO_ADMIN: &str = r#"{"detail":"No Keycloack admin client defined, you probably should define KEYCLOAK_CLIENT_SECRET"}"#;
@@ -65,9 +64,7 @@ async fn without_an_admin_client_the_roles_routes_answer_the_python_404() {
 
 #[tokio::test]
 async fn get_roles_merges_the_file_with_the_realm_roles() {
-    let Some(realm) = Realm::start("get_roles_merges_the_file_with_the_realm_roles").await else {
-        return;
-    };
+    let realm = realm_or_skip!();
     let files = Files::new();
     let before = std::fs::read_to_string(files.roles()).unwrap();
     let app = app(&files, Some(&realm), &[]).await;
@@ -84,11 +81,7 @@ async fn get_roles_merges_the_file_with_the_realm_roles() {
 
 #[tokio::test]
 async fn put_roles_refuses_unknown_permissions_and_keeps_the_file() {
-    let Some(realm) =
-        Realm::start("put_roles_refuses_unknown_permissions_and_keeps_the_file").await
-    else {
-        return;
-    };
+    let realm = realm_or_skip!();
     let files = Files::new();
     let before = std::fs::read_to_string(files.roles()).unwrap();
     let app = app(&files, Some(&realm), &[]).await;
@@ -113,11 +106,7 @@ async fn put_roles_refuses_unknown_permissions_and_keeps_the_file() {
 
 #[tokio::test]
 async fn put_roles_from_the_plugin_persists_the_merge_and_applies_at_once() {
-    let Some(realm) =
-        Realm::start("put_roles_from_the_plugin_persists_the_merge_and_applies_at_once").await
-    else {
-        return;
-    };
+    let realm = realm_or_skip!();
     let files = Files::new();
     let app = app(&files, Some(&realm), &[]).await;
     // As the plugin relays it from OE2: an extra server-id, no available-labels.
@@ -156,9 +145,7 @@ async fn put_roles_from_the_plugin_persists_the_merge_and_applies_at_once() {
 
 #[tokio::test]
 async fn concurrent_roles_writers_leave_one_whole_file() {
-    let Some(realm) = Realm::start("concurrent_roles_writers_leave_one_whole_file").await else {
-        return;
-    };
+    let realm = realm_or_skip!();
     let files = Files::new();
     let app = std::sync::Arc::new(app(&files, Some(&realm), &[]).await);
     let bodies: Vec<Value> = (0..24)
@@ -206,10 +193,7 @@ async fn concurrent_roles_writers_leave_one_whole_file() {
 
 #[tokio::test]
 async fn roles_routes_answer_503_when_keycloak_is_down() {
-    let Some(mut realm) = Realm::start("roles_routes_answer_503_when_keycloak_is_down").await
-    else {
-        return;
-    };
+    let mut realm = realm_or_skip!();
     let files = Files::new();
     let app = app(&files, Some(&realm), &[]).await;
     realm.stop().await;
@@ -227,5 +211,27 @@ async fn roles_routes_answer_503_when_keycloak_is_down() {
             .await
             .0,
         503
+    );
+}
+
+#[tokio::test]
+async fn a_snake_case_available_labels_is_ignored_as_python_does() {
+    let realm = realm_or_skip!();
+    let files = Files::new();
+    let app = app(&files, Some(&realm), &[]).await;
+    let (_, before) = app
+        .send(reqwest::Method::GET, "/settings/roles", &json!(null))
+        .await;
+    // Inside a role, `authorized_labels` is read (Python's model allows it); at the top,
+    // `available_labels` is not (Python's is dashed only): the file's labels stay.
+    let body = json!({"roles": {"doctor-role": {"authorized_labels": ["urgent"], "permissions": ["view"]}}, "available_labels": ["only-this"]});
+    let (status, answer) = app
+        .send(reqwest::Method::PUT, "/settings/roles", &body)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["available-labels"], before["available-labels"]);
+    assert_eq!(
+        answer["roles"]["doctor-role"],
+        json!({"authorized-labels": ["urgent"], "permissions": ["view"]})
     );
 }

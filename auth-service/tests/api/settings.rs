@@ -108,14 +108,94 @@ fn without_users_it_refuses_to_start_outside_dev_mode() {
     assert!(stderr.contains("USERS"), "{stderr}");
 }
 
+/// The binary started until its stdout holds `until` (a banner) or its stderr the
+/// "listening" log line; then stopped. Returns (stdout, stderr): waits for readiness, never a
+/// fixed time (30 s at most, for a machine busy compiling).
+fn run_until_ready(envs: &[(&str, &str)], args: &[&str], until: &str) -> (String, String) {
+    use std::io::BufRead;
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("SECRETS_DIR", "/nonexistent")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel::<(bool, String)>();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out_lines = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = out_lines.send((true, line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send((false, line));
+        }
+    });
+    let (mut out, mut err) = (String::new(), String::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut ready = false;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok((is_stdout, line)) = seen.recv_timeout(left) else {
+            break;
+        };
+        let text = if is_stdout { &mut out } else { &mut err };
+        text.push_str(&line);
+        text.push('\n');
+        if (is_stdout && line.contains(until))
+            || (!is_stdout && line.contains("auth-service listening") && until.is_empty())
+        {
+            ready = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "not ready in 30 s:\n{out}\n{err}");
+    (out, err)
+}
+
 #[test]
-fn dev_mode_generates_credentials_once_and_prints_a_curl_line() {
+fn dev_mode_generates_credentials_once_and_prints_the_next_steps_apart_from_the_logs() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
-    let envs = [("DATA_DIR", data_dir), ("BIND_ADDRESS", "127.0.0.1:0")];
-    let (code, stdout, stderr) = run_briefly(&envs, &["--dev"]);
-    assert_eq!(code, None, "still running when killed: {stderr}");
+    let envs = [
+        ("DATA_DIR", data_dir),
+        ("BIND_ADDRESS", "127.0.0.1:0"),
+        ("RUST_LOG", "info"),
+    ];
+    // The banner's last line: it is printed whole, once listening.
+    let last = "token-value";
+    let (stdout, stderr) = run_until_ready(&envs, &["--dev"], last);
     assert!(stdout.contains("curl -s -u 'dev:"), "{stdout}");
+    for next in [
+        "/tokens/stone-viewer-publication",
+        "/tokens/validate",
+        "/tokens/decode",
+    ] {
+        assert!(stdout.contains(next), "{next} in {stdout}");
+    }
+    // Logs go to stderr: no log line inside the banner.
+    assert!(
+        !stdout.contains(" INFO ") && !stdout.contains(" WARN "),
+        "{stdout}"
+    );
+    // The production roles-file path means nothing on a dev machine: no warning about it.
+    assert!(
+        !stderr.contains("/orthanc_auth_service") && !stderr.contains("WARN"),
+        "{stderr}"
+    );
     let stored: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(data.path().join("dev-credentials.json")).unwrap(),
     )
@@ -126,11 +206,35 @@ fn dev_mode_generates_credentials_once_and_prints_a_curl_line() {
         !stdout.contains(stored["secret_key"].as_str().unwrap()),
         "the signing key is never printed"
     );
-    let (_, again, _) = run_briefly(&envs, &["--dev"]);
+    let (again, _) = run_until_ready(&envs, &["--dev"], last);
     assert!(
         again.contains(password),
         "a restart keeps the same credentials"
     );
+}
+
+#[test]
+fn an_smtp_login_without_tls_is_warned_about_at_start() {
+    let templates = tempfile::tempdir().unwrap();
+    let base = [
+        ("SECRET_KEY", "k"),
+        ("USERS", r#"{"u":"p"}"#),
+        ("BIND_ADDRESS", "127.0.0.1:0"),
+        ("ENABLE_EMAILS", "true"),
+        ("EMAILS_TEMPLATES_ROOT", templates.path().to_str().unwrap()),
+        ("EMAILS_SENDER_ADDRESS", "pacs@example.test"),
+        ("EMAILS_SMTP_SERVER_HOSTNAME", "smtp.example.test"),
+        ("EMAILS_SMTP_SERVER_USER_NAME", "mailer"),
+        ("EMAILS_SMTP_SERVER_PWD", "smtp-pw-3141"),
+    ];
+    let warning = "the SMTP password will cross the network in clear";
+    let (_, stderr) = run_until_ready(&base, &[], "");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(!stderr.contains("smtp-pw-3141"), "{stderr}");
+    let mut with_tls = base.to_vec();
+    with_tls.push(("EMAILS_SMTP_SERVER_USES_TLS", "true"));
+    let (_, stderr) = run_until_ready(&with_tls, &[], "");
+    assert!(!stderr.contains(warning), "{stderr}");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::helpers::{assert_no_token_in, basic, spawn_app, status_json, SECRET};
+use crate::helpers::{assert_no_token_in, basic, raw_get, spawn_app, status_json, SECRET};
 
 const U1: &str = "1.2.840.113619.2.55.3.604688119.971.1";
 const U2: &str = "1.2.840.113619.2.55.3.604688119.971.2";
@@ -281,32 +281,40 @@ async fn server_id_must_match_when_configured() {
     );
 }
 
+#[test]
+fn the_first_protocol_token_says_what_protocol_md_says_whatever_today_is() {
+    use auth_service::domain::TokenType;
+    use auth_service::share_token::ShareTokenCodec;
+    let codec = ShareTokenCodec::new(&secrecy::SecretString::from(SECRET));
+    let share = codec
+        .decode(PROTOCOL_TOKEN_1)
+        .expect("signed with my-secret-key");
+    assert_eq!(share.id.as_deref(), Some("toto"));
+    assert_eq!(share.token_type, Some(TokenType::StoneViewerPublication));
+    assert!(share.grants(Some("1.2"), None) && !share.grants(Some("1.3"), None));
+    // Expiry judged at fixed instants around its expiration-date, never at today's date.
+    let at = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    assert!(!share.is_expired(at("2026-12-31T10:59:59Z")));
+    assert!(share.is_expired(at("2026-12-31T11:00:00Z")));
+    let other = ShareTokenCodec::new(&secrecy::SecretString::from("change-me-I-am-a-secret-key"));
+    assert!(other.decode(PROTOCOL_TOKEN_1).is_err(), "other secret");
+    let share = other
+        .decode(PROTOCOL_TOKEN_2)
+        .expect("signed with the other secret");
+    assert_eq!(share.expiration_date, None, "never expires");
+}
+
 #[tokio::test]
 async fn the_protocol_tokens_decode_and_validate_with_their_secrets() {
-    let now = chrono::Utc::now();
-    let token1_expired =
-        now >= chrono::DateTime::parse_from_rfc3339("2026-12-31T11:00:00Z").unwrap();
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/")]).await;
+    // Its type whatever today is (the token expires on 2026-12-31: whether it is still valid
+    // is pinned above at fixed instants).
     let decoded = app.decode(PROTOCOL_TOKEN_1).await;
     assert_eq!(decoded["token-type"], "stone-viewer-publication");
-    if token1_expired {
-        assert_eq!(decoded["error-code"], "expired");
-    } else {
-        assert_eq!(decoded["error-code"], Value::Null);
-        assert_eq!(
-            decoded["redirect-url"],
-            format!("https://pacs.example.test/orthanc/stone-webviewer/index.html?study=1.2&selectedStudies=1.2&token={PROTOCOL_TOKEN_1}")
-        );
-        assert_eq!(
-            decoded["resources"],
-            json!([{"dicom-uid": "1.2", "orthanc-id": null, "url": null, "level": "study"}])
-        );
-    }
-    assert_eq!(
-        app.granted(PROTOCOL_TOKEN_1, &ask(Some("1.2"), None, "study"))
-            .await,
-        !token1_expired
-    );
     assert!(
         !app.granted(PROTOCOL_TOKEN_1, &ask(Some("1.3"), None, "study"))
             .await
@@ -334,6 +342,33 @@ async fn the_protocol_tokens_decode_and_validate_with_their_secrets() {
             .await,
         "other secret"
     );
+}
+
+#[tokio::test]
+async fn an_unknown_type_in_the_path_is_404_whatever_the_body_holds() {
+    let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "http://127.0.0.1:8042/")]).await;
+    for body in [
+        json!({"type": "no-such-type", "resources": [{"dicom-uid": "1.2", "level": "study"}]}),
+        json!({"type": "no-such-type"}),
+        json!([1, 2]),
+        json!("not an object"),
+    ] {
+        let (status, answer) = app.create("no-such-type", &body).await;
+        assert_eq!(
+            (status, &answer["error"]),
+            (404, &json!("unknown token type")),
+            "{body}: {answer}"
+        );
+    }
+    // Credentials still come first.
+    let res = app
+        .client
+        .put(app.url("/tokens/no-such-type"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 }
 
 #[tokio::test]
@@ -679,7 +714,7 @@ async fn bad_input_gets_a_clear_4xx_without_echoing_tokens() {
             answer.to_string().contains(mentions),
             "{path} {body}: {answer} should name {mentions}"
         );
-        assert_no_token_in(&answer);
+        assert_no_token_in(status, &answer);
     }
 }
 
@@ -719,7 +754,7 @@ async fn a_body_that_is_not_json_is_refused_after_authentication_and_not_echoed(
         }
         let (status, answer) = status_json(res).await;
         assert_eq!(status, want, "{answer}");
-        assert_no_token_in(&answer);
+        assert_no_token_in(status, &answer);
     }
 }
 
@@ -785,4 +820,26 @@ async fn unknown_routes_methods_and_trailing_slashes_answer_like_fastapi() {
         .unwrap();
     assert_eq!(res.status(), 307);
     assert_eq!(res.headers()["location"], "/tokens/validate");
+}
+
+#[tokio::test]
+async fn the_trailing_slash_redirect_never_leaves_the_host() {
+    let app = spawn_app(&[]).await;
+    for path in [
+        "//evil.example/",
+        "//evil.example/x/",
+        "/\\evil.example/",
+        "///evil.example/",
+        "///",
+    ] {
+        let (status, answer) = raw_get(&app, path, None).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("location:"),
+            "{path}: {answer}"
+        );
+    }
+    let (status, answer) = raw_get(&app, "/a//b/?q=1", None).await;
+    assert_eq!(status, 307, "{answer}");
+    assert!(answer.contains("location: /a//b?q=1\r\n"), "{answer}");
 }

@@ -12,7 +12,9 @@
 //   users?q=api-key:V, users/{id}/role-mappings/realm/composite), accepting only tokens the
 //   provider issued to client `admin-cli`. Shapes follow Keycloak's RoleRepresentation and
 //   UserRepresentation; the data follows shared/compat-sample/fakes.py.
-// - Control: POST /__test/delay {"ms"}, POST /__test/revoke-admin-tokens, GET /__test/stats.
+// - Control: POST /__test/delay {"ms"}, POST /__test/revoke-admin-tokens (every admin token seen
+//   so far is refused from then on), POST /__test/bloat {"bytes"} (user searches answer that many
+//   more bytes, chunked without Content-Length), GET /__test/stats.
 //
 // Environment: PORT (0 = any free port), KEY_ID, ADMIN_CLI_SECRET. Prints one JSON line
 // {"port", "kid"} on stdout once listening.
@@ -61,7 +63,9 @@ const userRep = ({ roles, ...u }) => ({ ...u, emailVerified: false, createdTimes
 
 const stats = { jwks: 0, token: 0, admin: 0, discovery: 0 };
 let delayMs = 0;
-let adminTokensValidFrom = 0;
+let bloatBytes = 0;
+const seenAdminTokens = new Set();
+const revokedAdminTokens = new Set();
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), '127.0.0.1', resolve));
@@ -111,13 +115,14 @@ const readBody = (req) => new Promise((resolve) => {
 
 async function adminApi(req, res, url) {
   stats.admin += 1;
-  const auth = req.headers.authorization || '';
+  const token = (req.headers.authorization || '').replace(/^Bearer /, '');
   try {
-    const { payload } = await jose.jwtVerify(auth.replace(/^Bearer /, ''), publicKey, { issuer });
-    if (payload.client_id !== 'admin-cli' || payload.iat < adminTokensValidFrom) throw new Error('not admin');
+    const { payload } = await jose.jwtVerify(token, publicKey, { issuer });
+    if (payload.client_id !== 'admin-cli' || revokedAdminTokens.has(token)) throw new Error('not admin');
   } catch {
     return send(res, 401, { error: 'HTTP 401 Unauthorized' });
   }
+  seenAdminTokens.add(token);
   const rest = url.pathname.slice(ADMIN.length).replace(/\/$/, '');
   if (rest === '/roles') return send(res, 200, ROLES.map(([n, c]) => roleRep(n, c)));
   if (rest === '/users') {
@@ -126,8 +131,16 @@ async function adminApi(req, res, url) {
       const i = part.indexOf(':');
       if (i > 0) wanted[part.slice(0, i)] = part.slice(i + 1);
     }
-    return send(res, 200, USERS.filter((u) => Object.entries(wanted)
-      .every(([k, v]) => (u.attributes[k] || []).includes(v))).map(userRep));
+    const found = USERS.filter((u) => Object.entries(wanted)
+      .every(([k, v]) => (u.attributes[k] || []).includes(v))).map(userRep);
+    if (bloatBytes > 0) {
+      const padding = { ...userRep(USERS[2]), id: 'u-padding', attributes: { padding: ['x'.repeat(bloatBytes)] } };
+      const text = JSON.stringify([...found, padding]);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let i = 0; i < text.length; i += 65536) res.write(text.slice(i, i + 65536));
+      return res.end();
+    }
+    return send(res, 200, found);
   }
   const parts = rest.split('/');
   if (parts[1] === 'users' && parts.length >= 3) {
@@ -150,14 +163,21 @@ async function control(req, res, url) {
     return send(res, 200, { delayMs });
   }
   if (url.pathname === '/__test/revoke-admin-tokens') {
-    adminTokensValidFrom = Math.floor(Date.now() / 1000) + 1;
-    return send(res, 200, { adminTokensValidFrom });
+    for (const t of seenAdminTokens) revokedAdminTokens.add(t);
+    return send(res, 200, { revoked: revokedAdminTokens.size });
+  }
+  if (url.pathname === '/__test/bloat') {
+    bloatBytes = JSON.parse(body || '{}').bytes || 0;
+    return send(res, 200, { bloatBytes });
   }
   if (url.pathname === '/__test/sign') {
     const { header = {}, claims = {} } = JSON.parse(body || '{}');
     const now = Math.floor(Date.now() / 1000);
+    // A header field set to null is left out (e.g. {"kid": null}: a token without key id).
+    const protectedHeader = Object.fromEntries(Object.entries({ alg: 'RS256', typ: 'JWT', kid: KEY_ID, ...header })
+      .filter(([, v]) => v !== null));
     const jwt = await new jose.SignJWT({ iss: issuer, aud: 'account', iat: now, exp: now + 300, ...claims })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: KEY_ID, ...header })
+      .setProtectedHeader(protectedHeader)
       .sign(privateKey);
     return send(res, 200, { token: jwt });
   }

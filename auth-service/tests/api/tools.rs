@@ -1,0 +1,146 @@
+//! What the tests need beyond Rust, and the one place that decides what a missing tool means:
+//! under `CI=true` a missing required tool (Node, npm, python3 with pip, openssl) fails the test,
+//! since CI must install it (`.ci/run`); elsewhere the test prints SKIPPED loudly and stops.
+//! Optional ones (a Docker engine holding the Keycloak image, `../shared` recordings) skip
+//! everywhere. Tools are installed under `target/test-tools/`, never into the source tree nor
+//! into the user's Python.
+//!
+//! Every test that may skip lives in a module named in `.config/nextest.toml`'s output rule, so
+//! its SKIPPED line shows even when it passes (`skipping_tests_are_shown_by_nextest` checks it).
+use std::path::PathBuf;
+
+/// How much a test needs a tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// CI installs it: missing there is a failure.
+    Required,
+    /// Not installable in CI (no registry for it): always a loud skip.
+    Optional,
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"))
+}
+
+/// Says that `test` cannot run because of `reason`: panics under CI for a required tool,
+/// prints SKIPPED otherwise. The caller then returns.
+pub fn unavailable(test: &str, reason: &str, need: Need) {
+    if need == Need::Required && in_ci() {
+        panic!("{test}: {reason}. CI=true: a missing test tool is a failure (.ci/run installs it)");
+    }
+    eprintln!("\n!!!!! SKIPPED {test}: {reason} !!!!!\n");
+}
+
+/// `target/test-tools/NAME`: next to the test binary (`target/debug/deps/api-...`), so a
+/// `cargo clean` removes it and the source tree stays as checked out.
+pub fn tools_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("the test binary sits in target/<profile>/deps");
+    let dir = target.join("test-tools").join(name);
+    std::fs::create_dir_all(&dir).expect("test tools folder created");
+    dir
+}
+
+/// One installer at a time across test processes (nextest runs each test in its own): a lock
+/// folder, taken over when older than ten minutes (a killed run).
+pub fn with_install_lock<T>(dir: &std::path::Path, install: impl FnOnce() -> T) -> T {
+    let lock = dir.join(".install.lock");
+    let started = std::time::Instant::now();
+    while std::fs::create_dir(&lock).is_err() {
+        let stale = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(600));
+        if stale {
+            let _ = std::fs::remove_dir(&lock);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(900),
+            "waited 15 minutes for another test's install in {}",
+            dir.display()
+        );
+        // Polling another process's lock: there is no event to wait on.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = install();
+    let _ = std::fs::remove_dir(&lock);
+    result
+}
+
+/// Whether `tool --version` runs.
+pub fn runs(tool: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The calling test's name (`module::test`), for SKIPPED lines.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let mut name = std::any::type_name_of_val(&here);
+        name = name.strip_suffix("::here").unwrap_or(name);
+        while let Some(outer) = name.strip_suffix("::{{closure}}") {
+            name = outer;
+        }
+        name.strip_prefix("api::").unwrap_or(name)
+    }};
+}
+
+/// The value of a helper that needs a tool, or the test stops here (the helper said why through
+/// `unavailable`: a failure under CI, SKIPPED elsewhere).
+macro_rules! or_skip {
+    ($helper:expr) => {
+        match $helper {
+            Some(value) => value,
+            None => return,
+        }
+    };
+}
+
+/// The Keycloak realm double for the calling test (needs Node).
+macro_rules! realm_or_skip {
+    () => {
+        or_skip!($crate::realm::Realm::start(test_name!()).await)
+    };
+}
+
+#[test]
+fn skipping_tests_are_shown_by_nextest() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(root.join("../.config/nextest.toml"))
+        .expect(".config/nextest.toml read");
+    let rule = config
+        .lines()
+        .skip_while(|l| !l.contains("[[profile.default.overrides]]"))
+        .find_map(|l| l.trim().strip_prefix("filter = "))
+        .expect("an output rule with a filter");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests/api")).expect("tests/api listed") {
+        let path = entry.expect("entry").path();
+        let module = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if module == "tools" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("test module read");
+        let has_tests = text.contains("#[test]") || text.contains("#[tokio::test]");
+        let may_skip = ["or_skip!", "unavailable("]
+            .iter()
+            .any(|call| text.contains(call));
+        if has_tests && may_skip && !rule.contains(&format!("{module}::")) {
+            missing.push(module.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "modules with tests that may skip, not in the nextest output rule {rule}: {missing:?}"
+    );
+}

@@ -1,10 +1,5 @@
 //! Request and answer bodies of the HTTP API, with the dashed JSON names of the contract
 //! (../shared/PROTOCOL.md). Parsing here turns outside input into domain types or a 4xx.
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::{
@@ -12,17 +7,11 @@ use crate::domain::{
 };
 use crate::error::Error;
 
-/// A resource as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceDto {
-    #[serde(rename = "dicom-uid", alias = "dicom_uid", default)]
-    pub dicom_uid: Option<String>,
-    #[serde(rename = "orthanc-id", alias = "orthanc_id", default)]
-    pub orthanc_id: Option<String>,
-    #[serde(default)]
-    pub url: Option<String>,
-    pub level: Level,
-}
+// The bodies themselves live in the wire crate, shared with the landing page and other clients.
+pub use auth_wire::{
+    CreateTokenEcho, CreateTokenResponse, DecodeErrorCode, DecodeRequest, DecodeResponse, Method,
+    ResourceDto, SendEmailRequest, SendEmailResponse, ValidateRequest, ValidateResponse,
+};
 
 impl From<&Resource> for ResourceDto {
     fn from(r: &Resource) -> Self {
@@ -210,147 +199,10 @@ fn parse_resource(i: usize, item: &Value) -> Result<Resource, Error> {
     })
 }
 
-/// The creation request as the answer repeats it (dates normalised).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CreateTokenEcho {
-    pub id: Option<String>,
-    pub resources: Vec<ResourceDto>,
-    #[serde(rename = "type")]
-    pub token_type: TokenType,
-    #[serde(rename = "expiration-date")]
-    pub expiration_date: Option<String>,
-    #[serde(rename = "validity-duration")]
-    pub validity_duration: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CreateTokenResponse {
-    pub request: CreateTokenEcho,
-    pub token: String,
-    pub url: Option<String>,
-}
-
-/// HTTP methods as the plugin names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Delete,
-}
-
-/// `POST /tokens/validate` body. Borrowed from the request bytes: this is the hot path.
-#[derive(Debug, Deserialize)]
-pub struct ValidateRequest<'a> {
-    #[serde(rename = "dicom-uid", default, deserialize_with = "opt_cow", borrow)]
-    pub dicom_uid: Option<Cow<'a, str>>,
-    #[serde(rename = "orthanc-id", default, deserialize_with = "opt_cow", borrow)]
-    pub orthanc_id: Option<Cow<'a, str>>,
-    #[serde(rename = "token-key", default, deserialize_with = "opt_cow", borrow)]
-    pub token_key: Option<Cow<'a, str>>,
-    #[serde(rename = "token-value", default, deserialize_with = "opt_cow", borrow)]
-    pub token_value: Option<Cow<'a, str>>,
-    #[serde(rename = "server-id", default, deserialize_with = "opt_cow", borrow)]
-    pub server_id: Option<Cow<'a, str>>,
-    /// Required but may be null, as in the Python model.
-    #[serde(deserialize_with = "nullable")]
-    pub level: Option<Level>,
-    pub method: Method,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ValidateResponse {
-    pub granted: bool,
-    pub validity: u32,
-}
-
-/// `POST /tokens/decode` body.
-#[derive(Debug, Deserialize)]
-pub struct DecodeRequest<'a> {
-    #[serde(rename = "token-key", default, deserialize_with = "opt_cow", borrow)]
-    pub token_key: Option<Cow<'a, str>>,
-    #[serde(rename = "token-value", default, deserialize_with = "opt_cow", borrow)]
-    pub token_value: Option<Cow<'a, str>>,
-}
-
-/// What the landing page reads to open a publication or explain why it cannot.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DecodeResponse {
-    #[serde(rename = "token-type")]
-    pub token_type: Option<String>,
-    #[serde(rename = "error-code")]
-    pub error_code: Option<DecodeErrorCode>,
-    #[serde(rename = "redirect-url")]
-    pub redirect_url: Option<String>,
-    pub resources: Vec<ResourceDto>,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum DecodeErrorCode {
-    Expired,
-    Invalid,
-    Unknown,
-}
-
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(d)
-}
-
-/// An optional string, borrowed when the JSON has no escapes in it.
-fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<Cow<'de, str>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(v)))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_owned())))
-        }
-        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v)))
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_str(self)
-        }
-    }
-    d.deserialize_option(V)
-}
-
-/// `POST /emails/send` body. The fields are optional here so that a missing one gets the
-/// `{"success": false, ...}` 400 answer of the Python service rather than a 422.
-#[derive(Debug, Deserialize)]
-pub struct SendEmailRequest {
-    #[serde(rename = "destination-email", default)]
-    pub destination_email: Option<String>,
-    #[serde(rename = "email-title", default)]
-    pub email_title: Option<String>,
-    #[serde(rename = "email-content", default)]
-    pub email_content: Option<String>,
-    #[serde(rename = "layout-template", default)]
-    pub layout_template: Option<String>,
-}
-
-/// `POST /emails/send` answer, on success and on failure.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SendEmailResponse {
-    pub success: bool,
-    pub details: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     fn parse(body: &str) -> Result<CreateTokenRequest, String> {

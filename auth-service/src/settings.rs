@@ -1,30 +1,17 @@
 //! Every setting of auth-service, read once at start from the environment and from files of the
 //! same name in the secrets directory (Docker secrets; the file wins, trimmed).
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
 
-/// Where Docker mounts secrets; `SECRETS_DIR` overrides it (tests point it elsewhere).
-pub const DEFAULT_SECRETS_DIR: &str = "/run/secrets";
+// The reader of env + /run/secrets and its checks are shared with the landing page.
+pub use service_settings::{http_url, invalid, SettingsError, Source, DEFAULT_SECRETS_DIR};
+
 pub const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0:8000";
 pub const DEFAULT_PERMISSIONS_FILE: &str = "/orthanc_auth_service/permissions.json";
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{name}: {reason}")]
-pub struct SettingsError {
-    pub name: &'static str,
-    pub reason: String,
-}
-
-fn invalid(name: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        name,
-        reason: reason.into(),
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OhifDataSource {
@@ -107,83 +94,6 @@ pub struct Settings {
     /// May hold a database password (`postgres://user:password@host/db`).
     pub database_url: Option<SecretString>,
 }
-
-/// Raw values: the environment overlaid with the secrets directory.
-pub struct Source {
-    values: HashMap<String, String>,
-}
-
-impl Source {
-    /// `env` overlaid with the files of `secrets_dir` (file wins, trimmed). Only names we know
-    /// are looked up, so an unrelated secret in that folder is never read.
-    pub fn new(env: HashMap<String, String>, secrets_dir: &Path) -> Self {
-        let mut values = env;
-        for name in KNOWN_NAMES {
-            if let Ok(text) = std::fs::read_to_string(secrets_dir.join(name)) {
-                values.insert((*name).to_owned(), text.trim().to_owned());
-            }
-        }
-        Source { values }
-    }
-
-    pub fn from_process() -> Self {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        let dir = env
-            .get("SECRETS_DIR")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_owned());
-        Source::new(env, Path::new(&dir))
-    }
-
-    /// A value, with an empty string counting as unset (compose files often write `VAR=`).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub fn set(&mut self, name: &str, value: String) {
-        self.values.insert(name.to_owned(), value);
-    }
-}
-
-const KNOWN_NAMES: &[&str] = &[
-    "SECRET_KEY",
-    "USERS",
-    "PUBLIC_ORTHANC_ROOT",
-    "PUBLIC_LANDING_ROOT",
-    "PUBLIC_OHIF_ROOT",
-    "OHIF_DATA_SOURCE",
-    "SERVER_ID",
-    "MEDDREAM_TOKEN_SERVICE_URL",
-    "PUBLIC_MEDDREAM_ROOT",
-    "MEDDREAM_CONNECT_TIMEOUT_SECONDS",
-    "MEDDREAM_TIMEOUT_SECONDS",
-    "PERMISSIONS_FILE_PATH",
-    "ANONYMOUS_PROFILE_FILE_PATH",
-    "ENABLE_KEYCLOAK",
-    "KEYCLOAK_URI",
-    "KEYCLOAK_ADMIN_URI",
-    "KEYCLOAK_CLIENT_SECRET",
-    "ENABLE_KEYCLOAK_API_KEYS",
-    "KEYCLOAK_API_KEY_CACHE_SECONDS",
-    "KEYCLOAK_KEYS_REFRESH_SECONDS",
-    "KEYCLOAK_TIMEOUT_SECONDS",
-    "ENABLE_EMAILS",
-    "EMAILS_TEMPLATES_ROOT",
-    "EMAILS_SENDER_ADDRESS",
-    "EMAILS_REPLY_TO",
-    "EMAILS_SMTP_SERVER_HOSTNAME",
-    "EMAILS_SMTP_SERVER_PORT",
-    "EMAILS_SMTP_SERVER_USER_NAME",
-    "EMAILS_SMTP_SERVER_PWD",
-    "EMAILS_SMTP_SERVER_USES_TLS",
-    "EMAILS_SMTP_SERVER_TIMEOUT",
-    "EMAILS_SMTP_SERVER_CA_FILE",
-    "BIND_ADDRESS",
-    "DATABASE_URL",
-];
 
 impl Settings {
     pub fn load() -> Result<Settings, SettingsError> {
@@ -325,14 +235,6 @@ impl ClassifyStr for serde_json::Error {
     }
 }
 
-fn http_url(name: &'static str, text: &str) -> Result<Url, SettingsError> {
-    let url = Url::parse(text).map_err(|e| invalid(name, format!("not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(invalid(name, "must be an absolute http:// or https:// URL"));
-    }
-    Ok(url)
-}
-
 fn root(src: &Source, name: &'static str) -> Result<Option<PublicRoot>, SettingsError> {
     match src.get(name) {
         None => Ok(None),
@@ -344,24 +246,11 @@ fn root(src: &Source, name: &'static str) -> Result<Option<PublicRoot>, Settings
 }
 
 fn flag(src: &Source, name: &'static str) -> Result<bool, SettingsError> {
-    match src.get(name).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
-        Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
-        Some(_) => Err(invalid(name, "must be true or false")),
-    }
+    src.flag(name)
 }
 
 fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
-    let Some(text) = src.get(name) else {
-        return Ok(Duration::from_secs_f64(default));
-    };
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(invalid(
-            name,
-            "must be a number of seconds between 0 and 3600",
-        )),
-    }
+    src.seconds(name, default)
 }
 
 fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {

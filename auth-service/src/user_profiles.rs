@@ -4,76 +4,33 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
-use serde::{Deserialize, Serialize};
-
-use crate::domain::Permission;
 use crate::jsonc;
 use crate::keycloak::{Keycloak, KeycloakUnavailable, KeycloakUser};
 use crate::roles::{RolePermissions, RolesStore};
 use crate::settings::Settings;
 use crate::share_token::strip_bearer;
+use anyhow::Context;
 
 /// Seconds the plugin may keep a Keycloak user's profile.
 const PROFILE_VALIDITY: u32 = 60;
 
-/// `POST /user/get-profile` answer (and the anonymous-profile file). Field order is the Python
-/// service's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserProfile {
-    #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
-    pub authorized_labels: Vec<String>,
-    #[serde(default)]
-    pub permissions: Vec<Permission>,
-    pub name: String,
-    #[serde(rename = "user-id", alias = "user_id", default)]
-    pub user_id: Option<String>,
-    pub validity: u32,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
+// The bodies are the wire crate's, shared with clients.
+pub use auth_wire::{ProfileRequest, UserProfile};
 
-impl UserProfile {
-    /// The Python service's own anonymous profile, used when no file is configured or found.
-    pub fn built_in_anonymous() -> UserProfile {
-        UserProfile {
-            authorized_labels: vec![],
-            permissions: vec![],
-            name: "Anonymous".into(),
-            user_id: None,
-            validity: 60,
-            groups: vec![],
-        }
+fn user_profile(
+    name: String,
+    user_id: Option<String>,
+    grants: RolePermissions,
+    groups: Vec<String>,
+) -> UserProfile {
+    UserProfile {
+        authorized_labels: grants.authorized_labels,
+        permissions: grants.permissions,
+        name,
+        user_id,
+        validity: PROFILE_VALIDITY,
+        groups,
     }
-
-    fn of_user(
-        name: String,
-        user_id: Option<String>,
-        grants: RolePermissions,
-        groups: Vec<String>,
-    ) -> Self {
-        UserProfile {
-            authorized_labels: grants.authorized_labels,
-            permissions: grants.permissions,
-            name,
-            user_id,
-            validity: PROFILE_VALIDITY,
-            groups,
-        }
-    }
-}
-
-/// `POST /user/get-profile` body.
-#[derive(Debug, Deserialize)]
-pub struct ProfileRequest {
-    #[serde(rename = "token-key", default)]
-    pub token_key: Option<String>,
-    #[serde(rename = "token-value", default)]
-    pub token_value: Option<String>,
-    #[serde(rename = "user-id", default)]
-    pub user_id: Option<String>,
-    #[serde(rename = "server-id", default)]
-    pub server_id: Option<String>,
 }
 
 pub struct UserProfiles {
@@ -140,7 +97,7 @@ impl UserProfiles {
                         .filter(|n| !n.is_empty())
                         .or(claims.preferred_username)
                         .unwrap_or_default();
-                    UserProfile::of_user(
+                    user_profile(
                         name,
                         claims.sub,
                         self.roles.current().grants(&roles),
@@ -155,7 +112,7 @@ impl UserProfiles {
             keycloak.admin(),
         ) {
             return Ok(match admin.user(user_id).await? {
-                Some(user) => UserProfile::of_user(
+                Some(user) => user_profile(
                     user.username,
                     Some(user.id),
                     RolePermissions::default(),
@@ -169,7 +126,7 @@ impl UserProfiles {
 
     fn of_keycloak_user(&self, user: KeycloakUser) -> UserProfile {
         let grants = self.roles.current().grants(&user.roles);
-        UserProfile::of_user(user.username, Some(user.id), grants, vec![])
+        user_profile(user.username, Some(user.id), grants, vec![])
     }
 }
 

@@ -1,14 +1,10 @@
 //! Types that are valid once built: handlers never see an unchecked string for these.
 mod expiration;
-mod level;
-mod permission;
 mod resource;
 mod share;
-mod token_type;
 
 pub use expiration::{DateStyle, ExpirationDate, ExpirationParseError, MAX_VALIDITY_SECONDS};
-pub use level::Level;
-pub use permission::Permission;
 pub use resource::Resource;
 pub use share::ShareToken;
-pub use token_type::TokenType;
+// The words of the contract live in the wire crate, shared with the clients.
+pub use auth_wire::{Level, Permission, TokenType};

@@ -69,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// (actix-router), which cost more than the rest of share creation. Unknown types still reach
 /// the `/tokens/{token_type}` route and its 404.
 fn token_type_routes(cfg: &mut web::ServiceConfig) {
-    for token_type in TokenType::ALL {
+    for &token_type in TokenType::ALL {
         cfg.service(
             web::resource(format!("/tokens/{}", token_type.as_str()))
                 .put(

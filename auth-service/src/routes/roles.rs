@@ -1,7 +1,6 @@
 //! `GET /settings/roles`, `PUT /settings/roles`: the roles file as OE2's settings page edits it,
 //! merged with the realm roles Keycloak knows.
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use super::json_object;
@@ -11,24 +10,7 @@ use crate::error::{Error, Result};
 use crate::keycloak::{KeycloakAdmin, KeycloakUnavailable};
 use crate::roles::{RolePermissions, RolesConfig};
 use crate::user_profiles::UserProfiles;
-
-/// The body as sent: permissions still words, so unknown ones can be listed in a 400.
-#[derive(Deserialize)]
-struct RolesBody {
-    roles: BTreeMap<String, RoleBody>,
-    /// Dashed only, as the Python service reads it: a snake_case `available_labels` is ignored
-    /// there too (inside a role, `authorized_labels` is accepted by both).
-    #[serde(rename = "available-labels", default)]
-    available_labels: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct RoleBody {
-    #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
-    authorized_labels: Vec<String>,
-    #[serde(default)]
-    permissions: Vec<String>,
-}
+use auth_wire::RolesUpdate;
 
 pub async fn get_roles(_caller: Caller, profiles: web::Data<UserProfiles>) -> Result<HttpResponse> {
     let admin = admin(&profiles)?;
@@ -42,7 +24,7 @@ pub async fn put_roles(
     body: web::Bytes,
     profiles: web::Data<UserProfiles>,
 ) -> Result<HttpResponse> {
-    let body: RolesBody = json_object(&req, &body)?;
+    let body: RolesUpdate = json_object(&req, &body)?;
     let admin = admin(&profiles)?;
     let mut unknown = Vec::new();
     let mut roles = BTreeMap::new();
@@ -68,7 +50,7 @@ pub async fn put_roles(
             format!(
                 "not permissions: {}; known: {}",
                 unknown.join(", "),
-                Permission::ALL.map(Permission::as_str).join(", ")
+                Permission::known_names()
             ),
         ));
     }

@@ -28,10 +28,7 @@ pub async fn create(
 ) -> Result<HttpResponse> {
     let token_type = TokenType::parse(&path).ok_or_else(|| Error::NotFound {
         error: "unknown token type",
-        detail: format!(
-            "known types: {}",
-            TokenType::ALL.map(TokenType::as_str).join(", ")
-        ),
+        detail: format!("known types: {}", TokenType::known_names()),
     })?;
     create_typed(token_type, caller, req, body, state).await
 }

@@ -1,0 +1,242 @@
+//! `PUT /tokens/{type}`, `POST /tokens/validate`, `POST /tokens/decode`.
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::{Level, TokenType};
+
+/// A resource as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDto {
+    #[serde(rename = "dicom-uid", alias = "dicom_uid", default)]
+    pub dicom_uid: Option<String>,
+    #[serde(rename = "orthanc-id", alias = "orthanc_id", default)]
+    pub orthanc_id: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub level: Level,
+}
+
+/// `PUT /tokens/{type}` body as a client writes it. (auth-service reads it more leniently, as
+/// the Python service does: snake_case names, numbers as strings, Unix timestamps.)
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTokenBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub resources: Vec<ResourceDto>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<TokenType>,
+    #[serde(
+        rename = "expiration-date",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expiration_date: Option<String>,
+    #[serde(
+        rename = "validity-duration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub validity_duration: Option<i64>,
+}
+
+/// The creation request as the answer repeats it (dates normalised).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateTokenEcho {
+    pub id: Option<String>,
+    pub resources: Vec<ResourceDto>,
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    #[serde(rename = "expiration-date")]
+    pub expiration_date: Option<String>,
+    #[serde(rename = "validity-duration")]
+    pub validity_duration: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateTokenResponse {
+    pub request: CreateTokenEcho,
+    pub token: String,
+    pub url: Option<String>,
+}
+
+/// HTTP methods as the plugin names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+/// `POST /tokens/validate` body. Borrowed from the request bytes: this is the hot path.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ValidateRequest<'a> {
+    #[serde(rename = "dicom-uid", default, deserialize_with = "opt_cow", borrow)]
+    pub dicom_uid: Option<Cow<'a, str>>,
+    #[serde(rename = "orthanc-id", default, deserialize_with = "opt_cow", borrow)]
+    pub orthanc_id: Option<Cow<'a, str>>,
+    #[serde(rename = "token-key", default, deserialize_with = "opt_cow", borrow)]
+    pub token_key: Option<Cow<'a, str>>,
+    #[serde(rename = "token-value", default, deserialize_with = "opt_cow", borrow)]
+    pub token_value: Option<Cow<'a, str>>,
+    #[serde(rename = "server-id", default, deserialize_with = "opt_cow", borrow)]
+    pub server_id: Option<Cow<'a, str>>,
+    /// Required but may be null, as in the Python model.
+    #[serde(deserialize_with = "nullable")]
+    pub level: Option<Level>,
+    pub method: Method,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ValidateResponse {
+    pub granted: bool,
+    pub validity: u32,
+}
+
+/// `POST /tokens/decode` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DecodeRequest<'a> {
+    #[serde(rename = "token-key", default, deserialize_with = "opt_cow", borrow)]
+    pub token_key: Option<Cow<'a, str>>,
+    #[serde(rename = "token-value", default, deserialize_with = "opt_cow", borrow)]
+    pub token_value: Option<Cow<'a, str>>,
+}
+
+impl<'a> DecodeRequest<'a> {
+    /// The body the plugin and the landing page send: `{"token-key":"token","token-value":T}`.
+    pub fn of_token(token: &'a str) -> Self {
+        DecodeRequest {
+            token_key: Some(Cow::Borrowed("token")),
+            token_value: Some(Cow::Borrowed(token)),
+        }
+    }
+}
+
+/// What the landing page reads to open a publication or explain why it cannot.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DecodeResponse {
+    #[serde(rename = "token-type")]
+    pub token_type: Option<String>,
+    #[serde(rename = "error-code")]
+    pub error_code: Option<DecodeErrorCode>,
+    #[serde(rename = "redirect-url")]
+    pub redirect_url: Option<String>,
+    pub resources: Vec<ResourceDto>,
+}
+
+/// Why a token does not open. `revoked` and `used-up` come from the share registry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecodeErrorCode {
+    Expired,
+    Invalid,
+    Unknown,
+    Revoked,
+    UsedUp,
+}
+
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
+}
+
+/// An optional string, borrowed when the JSON has no escapes in it.
+fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn decode_request_round_trips_and_borrows() {
+        let text = serde_json::to_string(&DecodeRequest::of_token("T.U.V")).unwrap();
+        assert_eq!(text, r#"{"token-key":"token","token-value":"T.U.V"}"#);
+        let back: DecodeRequest = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back.token_value, Some(Cow::Borrowed("T.U.V"))));
+    }
+
+    #[test]
+    fn decode_error_codes_have_their_wire_names() {
+        let codes = [
+            (DecodeErrorCode::Expired, "\"expired\""),
+            (DecodeErrorCode::Invalid, "\"invalid\""),
+            (DecodeErrorCode::Unknown, "\"unknown\""),
+            (DecodeErrorCode::Revoked, "\"revoked\""),
+            (DecodeErrorCode::UsedUp, "\"used-up\""),
+        ];
+        for (code, text) in codes {
+            assert_eq!(serde_json::to_string(&code).unwrap(), text);
+            assert_eq!(serde_json::from_str::<DecodeErrorCode>(text).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn decode_response_keeps_the_field_order_of_the_python_service() {
+        let answer = DecodeResponse {
+            token_type: Some("stone-viewer-publication".into()),
+            error_code: None,
+            redirect_url: Some("http://o/".into()),
+            resources: vec![ResourceDto {
+                dicom_uid: Some("1.2".into()),
+                orthanc_id: None,
+                url: None,
+                level: Level::Study,
+            }],
+        };
+        let text = serde_json::to_string(&answer).unwrap();
+        assert_eq!(
+            text,
+            r#"{"token-type":"stone-viewer-publication","error-code":null,"redirect-url":"http://o/","resources":[{"dicom-uid":"1.2","orthanc-id":null,"url":null,"level":"study"}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<DecodeResponse>(&text).unwrap(),
+            answer
+        );
+    }
+
+    #[test]
+    fn create_body_leaves_out_what_is_unset() {
+        let body = CreateTokenBody {
+            resources: vec![],
+            token_type: Some(TokenType::StoneViewerPublication),
+            validity_duration: Some(60),
+            ..CreateTokenBody::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"resources":[],"type":"stone-viewer-publication","validity-duration":60}"#
+        );
+    }
+}

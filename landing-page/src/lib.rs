@@ -1,0 +1,11 @@
+//! landing-page: the server-rendered page behind every publication link. It asks auth-service
+//! what a link opens, then redirects to the viewer or tells the person plainly what is wrong.
+pub mod i18n;
+pub mod link_claims;
+pub mod outcome;
+pub mod pages;
+pub mod routes;
+pub mod security_headers;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,10 @@
+//! The one integration-test binary of landing-page: the real landing page on port 0, in front
+//! of the real auth-service Application (in-process), spoken to over HTTP and through Chromium.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser;
+mod confirm;
+mod helpers;
+mod logs;
+mod outcomes;
+mod pages;

@@ -1,11 +1,17 @@
 use std::path::PathBuf;
 
+use auth_service::settings::DEFAULT_BIND_ADDRESS;
 use auth_service::settings::{Settings, Source};
 use auth_service::startup::Application;
 use auth_service::{dev_mode, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let source = Source::from_process();
+        let bind_address = source.get("BIND_ADDRESS").unwrap_or(DEFAULT_BIND_ADDRESS);
+        std::process::exit(service_health::run("auth-service", bind_address));
+    }
     // Before the settings (their errors are logged): an unreadable LOG_FORMAT falls back to
     // human lines here and stops the start with its name below.
     let log_format = std::env::var("LOG_FORMAT").ok();
@@ -15,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         if doctor { "error" } else { "info" },
         telemetry::LogFormat::parse(log_format.as_deref()).unwrap_or_default(),
     );
-    if std::env::args().nth(1).as_deref() == Some("doctor") {
+    if doctor {
         let report = auth_service::doctor::run(&Source::from_process()).await;
         print!("{}", report.render());
         std::process::exit(if report.failed() { 1 } else { 0 });

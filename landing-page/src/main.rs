@@ -1,9 +1,14 @@
-use landing_page::settings::Settings;
+use landing_page::settings::{Settings, DEFAULT_BIND_ADDRESS};
 use landing_page::startup::Application;
 use landing_page::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let source = service_settings::Source::from_process();
+        let bind_address = source.get("BIND_ADDRESS").unwrap_or(DEFAULT_BIND_ADDRESS);
+        std::process::exit(service_health::run("landing-page", bind_address));
+    }
     telemetry::init("info");
     let settings = Settings::load().unwrap_or_else(|e| {
         eprintln!("landing-page: configuration error: {e}");

@@ -79,17 +79,19 @@ async fn real_keycloak_with_the_shipped_realm_serves_auth_service() {
             return;
         }
     };
-    let realm: Value =
-        serde_json::from_str(&std::fs::read_to_string(realm_file()).expect("realm file read"))
-            .expect("realm file is JSON");
-    let admin_cli_secret = realm["clients"]
-        .as_array()
-        .expect("clients")
-        .iter()
-        .find(|c| c["clientId"] == "admin-cli")
-        .and_then(|c| c["secret"].as_str())
-        .expect("admin-cli secret in the realm file")
-        .to_owned();
+    // The realm file holds no secret and no host: Keycloak fills its placeholders from the
+    // environment at import, as the compose stacks do.
+    let realm_text = std::fs::read_to_string(realm_file()).expect("realm file read");
+    assert!(
+        realm_text.contains(r#""secret": "${KEYCLOAK_CLIENT_SECRET}""#),
+        "admin-cli secret placeholder"
+    );
+    assert!(
+        realm_text.contains(r#""${PUBLIC_URL}/*""#),
+        "redirect URI placeholder"
+    );
+    let realm: Value = serde_json::from_str(&realm_text).expect("realm file is JSON");
+    let admin_cli_secret = format!("test-{}", std::process::id());
 
     // start-dev: plain HTTP, issuer named after the host each request uses.
     let container = GenericImage::new(IMAGE, tag.as_str())
@@ -98,6 +100,8 @@ async fn real_keycloak_with_the_shipped_realm_serves_auth_service() {
         .with_cmd(["start-dev", "--import-realm"])
         .with_env_var("KC_BOOTSTRAP_ADMIN_USERNAME", BOOTSTRAP_ADMIN.0)
         .with_env_var("KC_BOOTSTRAP_ADMIN_PASSWORD", BOOTSTRAP_ADMIN.1)
+        .with_env_var("KEYCLOAK_CLIENT_SECRET", admin_cli_secret.as_str())
+        .with_env_var("PUBLIC_URL", "http://localhost")
         // Copied rather than bind-mounted, so a remote Docker engine works as well.
         .with_copy_to(
             CopyTargetOptions::new("/opt/keycloak/data/import/realm-orthanc.json").with_mode(0o644),

@@ -10,6 +10,7 @@ mod emails;
 mod gate;
 mod gate_stack;
 mod health;
+mod healthcheck;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;

@@ -9,7 +9,14 @@ async fn main() -> anyhow::Result<()> {
         let bind_address = source.get("BIND_ADDRESS").unwrap_or(DEFAULT_BIND_ADDRESS);
         std::process::exit(service_health::run("landing-page", bind_address));
     }
-    telemetry::init("info");
+    let doctor = std::env::args().nth(1).as_deref() == Some("doctor");
+    // The doctor's lines are its output: only errors from the libraries it calls.
+    telemetry::init(if doctor { "error" } else { "info" });
+    if doctor {
+        let report = landing_page::doctor::run(&service_settings::Source::from_process()).await;
+        print!("{}", report.render());
+        std::process::exit(if report.failed() { 1 } else { 0 });
+    }
     let settings = Settings::load().unwrap_or_else(|e| {
         eprintln!("landing-page: configuration error: {e}");
         std::process::exit(2);

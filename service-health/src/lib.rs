@@ -1,6 +1,8 @@
 //! `<service> healthcheck`: the container HEALTHCHECK of auth-service and landing-page, so their
 //! images need no curl or shell. It asks `GET /health` of the server the same configuration
 //! would start (its `BIND_ADDRESS`), over loopback.
+pub mod doctor;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;

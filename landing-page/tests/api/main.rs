@@ -4,6 +4,7 @@
 
 mod browser;
 mod confirm;
+mod doctor;
 mod helpers;
 mod logs;
 mod outcomes;

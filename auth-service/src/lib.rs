@@ -21,8 +21,9 @@ pub mod share_token;
 pub mod shares;
 pub mod shutdown;
 pub mod startup;
-pub mod telemetry;
 pub mod throttle;
 pub mod url_text;
 pub mod user_profiles;
 pub mod viewer_links;
+
+pub use service_telemetry as telemetry;

@@ -7,29 +7,7 @@ use ipnet::IpNet;
 
 use crate::settings::{SettingsError, Source};
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One readable line per event (the default).
-    #[default]
-    Human,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
-
-impl LogFormat {
-    /// `LOG_FORMAT` as written; `human` when unset.
-    pub fn parse(text: Option<&str>) -> Result<LogFormat, SettingsError> {
-        match text.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("human") | Some("text") => Ok(LogFormat::Human),
-            Some("json") => Ok(LogFormat::Json),
-            Some(_) => Err(SettingsError {
-                name: "LOG_FORMAT",
-                reason: "must be human or json".into(),
-            }),
-        }
-    }
-}
+pub use service_telemetry::LogFormat;
 
 /// Failed basic-auth throttling: each client address holds `burst` tries that come back one
 /// every `refill`.

@@ -9,4 +9,5 @@ pub mod routes;
 pub mod security_headers;
 pub mod settings;
 pub mod startup;
-pub mod telemetry;
+
+pub use service_telemetry as telemetry;

@@ -10,8 +10,14 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(service_health::run("landing-page", bind_address));
     }
     let doctor = std::env::args().nth(1).as_deref() == Some("doctor");
-    // The doctor's lines are its output: only errors from the libraries it calls.
-    telemetry::init(if doctor { "error" } else { "info" });
+    // Before the settings, so their errors are logged: an unreadable LOG_FORMAT falls back to
+    // readable lines here and stops the start with its name below.
+    let log_format = std::env::var("LOG_FORMAT").ok();
+    telemetry::init_with_format(
+        // The doctor's lines are its output: only errors from the libraries it calls.
+        if doctor { "error" } else { "info" },
+        telemetry::LogFormat::parse(log_format.as_deref()).unwrap_or_default(),
+    );
     if doctor {
         let report = landing_page::doctor::run(&service_settings::Source::from_process()).await;
         print!("{}", report.render());

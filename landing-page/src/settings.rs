@@ -35,6 +35,8 @@ pub struct Settings {
     /// Show a page with an "Open the viewer" button instead of redirecting at once, so that
     /// e-mail link scanners opening the link neither mint MedDream tokens nor count as visits.
     pub confirm: bool,
+    /// `LOG_FORMAT`: `human` (default) or `json` lines, as auth-service.
+    pub log_format: service_telemetry::LogFormat,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             },
             default_language,
             confirm: src.flag("LANDING_CONFIRM")?,
+            log_format: service_telemetry::LogFormat::parse(src.get("LOG_FORMAT"))?,
         })
     }
 }

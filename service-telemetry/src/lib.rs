@@ -1,4 +1,5 @@
-//! Logging set-up and the per-request span.
+//! Logging set-up and the per-request span of auth-service and landing-page. Share links carry
+//! their token in the query string, so a request is named by its route pattern, never its path.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -9,7 +10,31 @@ use actix_web::{HttpMessage, HttpRequest};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-pub use crate::operations_settings::LogFormat;
+use service_settings::SettingsError;
+
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event (the default).
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// `LOG_FORMAT` as written; `human` when unset.
+    pub fn parse(text: Option<&str>) -> Result<LogFormat, SettingsError> {
+        match text.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("human") | Some("text") => Ok(LogFormat::Human),
+            Some("json") => Ok(LogFormat::Json),
+            Some(_) => Err(SettingsError {
+                name: "LOG_FORMAT",
+                reason: "must be human or json".into(),
+            }),
+        }
+    }
+}
 
 /// Target of the one line per request: `RUST_LOG=info,access=off` silences it alone.
 pub const ACCESS_TARGET: &str = "access";

@@ -54,7 +54,7 @@ start() {
     mkdir -p "$WORK/$name"
     (cd "$WORK/$name" && exec env -i PATH="$PATH" HOME="$HOME" SECRET_KEY=bench-secret \
         USERS="{\"$USER_NAME\":\"$USER_PASSWORD\"}" PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
-        PERMISSIONS_FILE_PATH=/nonexistent-roles.json RUST_LOG=warn BIND_ADDRESS="127.0.0.1:$port" \
+        RUST_LOG=warn BIND_ADDRESS="127.0.0.1:$port" \
         DATABASE_URL="$db" "$@" "$BIN") >"$WORK/$name/log" 2>&1 &
     PID=$!
     PIDS+=("$PID")

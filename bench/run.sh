@@ -353,6 +353,10 @@ start_rss_sampler "$AUTH_PID" "$WORK_DIR/rss-distinct"
 run_wrk validate-100k "$MAX_CONNS" "$WORK_DIR/validate-distinct.lua" "$AUTH_URL/tokens/validate"
 stop_server "$SAMPLER_PID"
 AUTH_RSS_DISTINCT_KIB=$(cat "$WORK_DIR/rss-distinct" 2>/dev/null || echo 0)
+# The split right after that load: anonymous memory (heap, caches, stacks) is what the service
+# holds; file-backed pages are the binary's own code, read in as it runs and shared/reclaimable.
+AUTH_ANON_DISTINCT_KIB=$(kib_field "$AUTH_PID" RssAnon)
+AUTH_FILE_DISTINCT_KIB=$(kib_field "$AUTH_PID" RssFile)
 for conns in $CONNECTIONS; do
     run_wrk create "$conns" "$WORK_DIR/create.lua" "$AUTH_URL/tokens/stone-viewer-publication"
 done
@@ -457,6 +461,8 @@ rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/ro
     printf '%-42s %s\n' 'rss_idle_mib ceiling' "$(mib "$CEILING_RSS_IDLE_KIB")"
     printf '%-42s %s\n' "rss_load_mib auth-service (validate c$MAX_CONNS)" "$(mib "$AUTH_RSS_LOAD_KIB")"
     printf '%-42s %s\n' "rss_load_mib auth-service ($DISTINCT_TOKENS tokens c$MAX_CONNS)" "$(mib "$AUTH_RSS_DISTINCT_KIB")"
+    printf '%-42s %s\n' "rss_anon_mib auth-service (after $DISTINCT_TOKENS tokens)" "$(mib "$AUTH_ANON_DISTINCT_KIB")"
+    printf '%-42s %s\n' "rss_file_mib auth-service (after $DISTINCT_TOKENS tokens)" "$(mib "$AUTH_FILE_DISTINCT_KIB")"
     printf '%-42s %s\n' 'rss_hwm_mib auth-service (whole run)' "$(mib "$AUTH_HWM_KIB")"
     share() { awk -v a="$(rate "$1" "$3")" -v b="$(rate "$2" "$3")" 'BEGIN { if (a && b) printf "%.1f %%", 100 * a / b; else print "n/a" }'; }
     for conns in $CONNECTIONS; do

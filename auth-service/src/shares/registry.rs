@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::postgres::PgListener;
 
-use super::known::{KnownShare, KnownShares, UseDelta};
+use super::known::{KnownShare, KnownShares, Standing, UseDelta};
 use super::record::{ShareFilter, ShareRecord};
 use super::store::{Change, ShareStore, CHANGES_CHANNEL, CHANGE_SETTING, CHANGE_SHARE};
 use crate::domain::ShareId;
@@ -20,6 +20,13 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the changes of other replicas are read when no NOTIFY arrives.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// New shares written in one transaction at most: concurrent creations share a commit (and its
+/// fsync), so creation scales with load instead of with the disk's sync rate.
+const MAX_RECORD_BATCH: usize = 256;
+
+/// A creation waiting for its commit: the record, and where to say how the commit went (the
+/// database error's text on failure).
+type PendingRecord = (ShareRecord, tokio::sync::oneshot::Sender<Option<String>>);
 /// Changes are re-read this far back: PostgreSQL sequence numbers may commit out of order.
 const CHANGES_OVERLAP: i64 = 256;
 
@@ -52,6 +59,8 @@ pub struct ShareRegistry {
     last_stamp: AtomicI64,
     /// Latency and errors of the database calls (`dependency="database"` in /metrics).
     pub calls: DependencyCalls,
+    /// The group-commit writer of new shares (see `write_loop`).
+    writer: tokio::sync::mpsc::Sender<PendingRecord>,
 }
 
 impl ShareRegistry {
@@ -71,6 +80,9 @@ impl ShareRegistry {
             postgres = store.is_postgres(),
             "share registry loaded"
         );
+        let calls = DependencyCalls::new("database")?;
+        let (writer, pending) = tokio::sync::mpsc::channel(4 * MAX_RECORD_BATCH);
+        tokio::spawn(write_loop(store.clone(), calls.clone(), pending));
         Ok(Arc::new(ShareRegistry {
             store,
             known,
@@ -80,7 +92,8 @@ impl ShareRegistry {
             retention_ms: i64::from(retention_days) * 86_400_000,
             followers: std::sync::RwLock::new(Vec::new()),
             last_stamp: AtomicI64::new(0),
-            calls: DependencyCalls::new("database")?,
+            calls,
+            writer,
         }))
     }
 
@@ -129,27 +142,42 @@ impl ShareRegistry {
     /// Records a new share. Known in memory at once; written now, or later by the flusher when
     /// the database is down, unless registration is required (then the share is refused).
     pub async fn created(&self, record: ShareRecord) -> Result<(), Unavailable> {
+        // The same request gives the same token: a share known here is recorded already (or
+        // queued for it), and writing it again would change nothing but cost a transaction.
+        if self.known.standing(&record.id) != Standing::Unknown {
+            return Ok(());
+        }
         self.known.insert(KnownShare {
             id: record.id,
             max_uses: record.max_uses,
             uses: 0,
             revoked: false,
         });
-        let now = Utc::now().timestamp_millis();
-        match self.calls.time(self.store.record(&record, now)).await {
+        match self.commit(record.clone()).await {
             Ok(()) => Ok(()),
             Err(e) if self.require_registered => {
                 self.known.remove(&[record.id]);
-                Err(Unavailable(e))
+                Err(e)
             }
             Err(e) => {
-                tracing::warn!(share = %record.id, error = %e, "share not recorded now (database unavailable): it will be recorded when the database is back");
+                tracing::warn!(share = %record.id, error = %e.0, "share not recorded now (database unavailable): it will be recorded when the database is back");
                 self.unrecorded
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(record);
                 Ok(())
             }
+        }
+    }
+
+    /// Hands a new share to the writer and waits for the commit that holds it.
+    async fn commit(&self, record: ShareRecord) -> Result<(), Unavailable> {
+        let gone = || Unavailable(sqlx::Error::WorkerCrashed);
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.writer.send((record, done)).await.map_err(|_| gone())?;
+        match outcome.await.map_err(|_| gone())? {
+            None => Ok(()),
+            Some(error) => Err(Unavailable(sqlx::Error::Io(std::io::Error::other(error)))),
         }
     }
 
@@ -384,5 +412,28 @@ impl ShareRegistry {
         let floor = *high - CHANGES_OVERLAP;
         *seen = seen.split_off(&floor);
         Ok(())
+    }
+}
+
+/// Writes new shares as they come, each batch in one transaction: every creation waiting when a
+/// commit ends goes into the next one. One writer, so SQLite never sees competing writers here.
+async fn write_loop(
+    store: ShareStore,
+    calls: DependencyCalls,
+    mut pending: tokio::sync::mpsc::Receiver<PendingRecord>,
+) {
+    let mut batch = Vec::with_capacity(MAX_RECORD_BATCH);
+    while pending.recv_many(&mut batch, MAX_RECORD_BATCH).await > 0 {
+        let (records, waiting): (Vec<ShareRecord>, Vec<_>) = batch.drain(..).unzip();
+        let now = Utc::now().timestamp_millis();
+        let failure = calls
+            .time(store.record_many(&records, now))
+            .await
+            .err()
+            .map(|e| e.to_string());
+        for done in waiting {
+            // The creation may have been given up (its request dropped): nothing to tell.
+            let _ = done.send(failure.clone());
+        }
     }
 }

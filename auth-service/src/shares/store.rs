@@ -149,39 +149,54 @@ impl ShareStore {
 
     /// Records a share with its resource ids, once: recording it again changes nothing.
     pub async fn record(&self, r: &ShareRecord, now_ms: i64) -> Result<(), sqlx::Error> {
-        let resources = serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".into());
-        let id = r.id.to_string();
-        let max_uses = r.max_uses.map(clamp);
+        self.record_many(std::slice::from_ref(r), now_ms).await
+    }
+
+    /// Records shares in one transaction (one commit, one fsync): all of them or none.
+    pub async fn record_many(
+        &self,
+        records: &[ShareRecord],
+        now_ms: i64,
+    ) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO shares (id, token_type, resources, url, created_at, created_by, \
-                 expires_at, max_uses, use_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&id)
-            .bind(r.token_type.as_str())
-            .bind(&resources)
-            .bind(r.url.as_deref())
-            .bind(r.created_at)
-            .bind(&r.created_by)
-            .bind(r.expires_at)
-            .bind(max_uses)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted > 0 {
-                for resource_id in resource_ids(&r.resources) {
-                    sqlx::query(
-                        "INSERT INTO share_resources (resource_id, share_id) VALUES ($1, $2) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(resource_id)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
+            let mut changed = false;
+            for r in records {
+                let resources = serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".into());
+                let id = r.id.to_string();
+                let max_uses = r.max_uses.map(clamp);
+                let inserted = sqlx::query(
+                    "INSERT INTO shares (id, token_type, resources, url, created_at, created_by, \
+                     expires_at, max_uses, use_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(r.token_type.as_str())
+                .bind(&resources)
+                .bind(r.url.as_deref())
+                .bind(r.created_at)
+                .bind(&r.created_by)
+                .bind(r.expires_at)
+                .bind(max_uses)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted > 0 {
+                    for resource_id in resource_ids(&r.resources) {
+                        sqlx::query(
+                            "INSERT INTO share_resources (resource_id, share_id) VALUES ($1, $2) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(resource_id)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    add_change!(tx, CHANGE_SHARE, &id, now_ms);
+                    changed = true;
                 }
-                add_change!(tx, CHANGE_SHARE, &id, now_ms);
+            }
+            if changed {
                 notify!(self, tx);
             }
             tx.commit().await

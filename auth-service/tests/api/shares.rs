@@ -8,7 +8,7 @@ use auth_service::domain::ShareId;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{basic, spawn_app, TestApp, USER};
+use crate::helpers::{basic, spawn_app, TestApp, PASSWORD, USER};
 use crate::postgres_server::PostgresServer;
 
 const U1: &str = "1.2.840.1";
@@ -108,6 +108,7 @@ on_both!(
     the_list_filters_and_pages_newest_first,
     a_share_with_a_use_limit_is_used_up_past_it,
     uses_are_written_in_batches,
+    concurrent_creations_are_all_recorded_and_share_commits,
     registration_can_be_required,
     expired_shares_are_purged_after_the_retention,
     a_restarted_service_still_refuses_what_was_revoked,
@@ -445,6 +446,61 @@ async fn uses_are_written_in_batches(db: Db) {
         || async { share(&app, &id).await.1["use-count"] == 4 },
     )
     .await;
+}
+
+async fn concurrent_creations_are_all_recorded_and_share_commits(db: Db) {
+    let app = db.lone_app(&[]).await;
+    const N: usize = 120;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (client, url) = (
+            app.client.clone(),
+            app.url("/tokens/stone-viewer-publication"),
+        );
+        tasks.spawn(async move {
+            let body = json!({"id": format!("burst-{i}"), "resources": [study(&format!("9.{i}"))]});
+            let answer: Value = client
+                .put(url)
+                .header("Authorization", basic(USER, PASSWORD))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            ShareId::of_token(answer["token"].as_str().expect("a token")).to_string()
+        });
+    }
+    let created = tasks.join_all().await;
+    for id in &created {
+        let (status, s) = share(&app, id).await;
+        assert_eq!((status, &s["state"]), (200, &json!("active")), "{id}");
+    }
+    let (_, page) = get(&app, "/shares?limit=500").await;
+    assert_eq!(page["shares"].as_array().map(Vec::len), Some(N));
+    // Fewer database writes than creations: concurrent ones were committed together.
+    let res = app
+        .client
+        .get(app.url("/metrics"))
+        .header("Authorization", basic(USER, PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    let writes: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                r#"auth_dependency_call_seconds_count{dependency="database",outcome="ok"} "#,
+            )?
+            .parse()
+            .ok()
+        })
+        .unwrap_or_else(|| panic!("no database calls in:\n{text}"));
+    // Every GET above is a call too: N + 1 reads, so writes alone are what exceeds that.
+    let commits = writes - (N as f64 + 1.0);
+    assert!(commits < N as f64, "{commits} commits for {N} creations");
 }
 
 async fn registration_can_be_required(db: Db) {

@@ -109,6 +109,7 @@ on_both!(
     a_share_with_a_use_limit_is_used_up_past_it,
     uses_are_written_in_batches,
     concurrent_creations_are_all_recorded_and_share_commits,
+    a_share_of_many_studies_is_recorded_whole,
     registration_can_be_required,
     expired_shares_are_purged_after_the_retention,
     a_restarted_service_still_refuses_what_was_revoked,
@@ -501,6 +502,25 @@ async fn concurrent_creations_are_all_recorded_and_share_commits(db: Db) {
     // Every GET above is a call too: N + 1 reads, so writes alone are what exceeds that.
     let commits = writes - (N as f64 + 1.0);
     assert!(commits < N as f64, "{commits} commits for {N} creations");
+}
+
+async fn a_share_of_many_studies_is_recorded_whole(db: Db) {
+    let app = db.lone_app(&[]).await;
+    // 600 studies, 1,200 resource ids: more than one multi-row statement holds.
+    let studies: Vec<Value> = (0..600).map(|i| study(&format!("7.{i}"))).collect();
+    let (token, id) = publish(&app, Value::Array(studies), json!({})).await;
+    let (_, s) = share(&app, &id).await;
+    assert_eq!(s["resources"].as_array().map(Vec::len), Some(600));
+    let (status, answer) = app
+        .send(
+            Method::POST,
+            "/shares/revoke",
+            &json!({"resource": "o-7.599"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["revoked"], json!([id]));
+    assert!(!app.granted(&token, &ask("7.0")).await);
 }
 
 async fn registration_can_be_required(db: Db) {

@@ -14,7 +14,7 @@ use crate::basic_auth::Caller;
 use crate::domain::{ExpirationDate, ShareId, ShareToken, TokenType};
 use crate::error::{Error, Result};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
-use crate::shares::ShareRecord;
+use crate::shares::{ShareRecord, Standing};
 use crate::telemetry;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
@@ -127,17 +127,21 @@ async fn record(
     url: Option<&str>,
     max_uses: Option<u64>,
 ) -> Result<()> {
-    // The same request gives the same token: one revoked or used up must not be handed out again.
-    if let Err(denial) = state.access.registered(token) {
-        if matches!(denial, Denial::Revoked | Denial::UsedUp) {
+    // The same request gives the same token: one revoked or used up must not be handed out
+    // again, and one already recorded needs nothing more.
+    let id = ShareId::of_token(token);
+    match state.shares.known().standing(&id) {
+        Standing::Revoked | Standing::UsedUp => {
             return Err(Error::bad_request(
                 "share revoked",
                 "an identical share was revoked or used up: change its id or expiration to create a new one",
-            ));
+            ))
         }
+        Standing::Active => return Ok(()),
+        Standing::Unknown => {}
     }
     let record = ShareRecord {
-        id: ShareId::of_token(token),
+        id,
         token_type,
         resources: share.resources.iter().map(ResourceDto::from).collect(),
         url: url.map(|u| u.replace(token, "")),

@@ -50,6 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(fallback::allow("GET")),
     )
     .service(
+        web::resource("/docs/redoc.standalone.js")
+            .get(openapi::redoc_js)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
         web::resource("/tokens/validate")
             .post(tokens::validate)
             .default_service(fallback::allow("POST")),

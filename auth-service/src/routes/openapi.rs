@@ -31,6 +31,7 @@ use crate::basic_auth::Caller;
         gate::gate,
         openapi_json,
         docs,
+        redoc_js,
     ),
     modifiers(&BasicAuth),
     security(("basic" = []))
@@ -70,7 +71,11 @@ pub struct DocsPage(pub String);
 
 impl DocsPage {
     pub fn new() -> DocsPage {
-        DocsPage(Redoc::new(ApiDoc::openapi()).to_html())
+        DocsPage(
+            Redoc::new(ApiDoc::openapi())
+                .custom_html(DOCS_HTML)
+                .to_html(),
+        )
     }
 }
 
@@ -78,4 +83,20 @@ impl Default for DocsPage {
     fn default() -> Self {
         DocsPage::new()
     }
+}
+
+/// The page around Redoc: utoipa-redoc's own loads Redoc and fonts from CDNs, which a hospital
+/// network often cannot reach. Ours loads the vendored bundle from this service.
+const DOCS_HTML: &str = include_str!("../../static/redoc.html");
+/// Redoc 2.5.4's standalone bundle (npm `redoc`, MIT: static/redoc.standalone.js.LICENSE.txt).
+const REDOC_JS: &[u8] = include_bytes!("../../static/redoc.standalone.js");
+
+#[utoipa::path(get, path = "/docs/redoc.standalone.js", tag = "operations",
+    responses((status = 200, description = "The Redoc script the /docs page loads", content_type = "application/javascript", body = String),
+        (status = 401, description = "No or wrong Basic credentials")))]
+pub async fn redoc_js(_caller: Caller) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "private, max-age=86400"))
+        .body(REDOC_JS)
 }

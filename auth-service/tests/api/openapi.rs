@@ -117,4 +117,26 @@ async fn the_document_and_its_page_need_credentials() {
         page.contains("/tokens/validate"),
         "the page carries the document"
     );
+    // Nothing from the internet: a hospital network may not reach a CDN.
+    assert!(
+        !page.contains("https://cdn") && !page.contains("fonts.googleapis"),
+        "{page}"
+    );
+    assert!(page.contains(r#"<script src="docs/redoc.standalone.js">"#));
+    let script = |auth: Option<String>| {
+        let mut request = app.client.get(app.url("/docs/redoc.standalone.js"));
+        if let Some(a) = auth {
+            request = request.header("Authorization", a);
+        }
+        request.send()
+    };
+    assert_eq!(script(None).await.unwrap().status(), 401);
+    let res = script(Some(basic(USER, PASSWORD))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/javascript"));
+    let js = res.text().await.unwrap();
+    assert!(js.len() > 500_000 && js.contains("Redoc"), "the bundle");
 }

@@ -41,6 +41,17 @@ impl Check {
         }
     }
 
+    /// A setting that does not parse, and where to correct it.
+    pub fn bad_setting(e: &service_settings::SettingsError) -> Check {
+        Check::fail(
+            format!("settings: {e}"),
+            format!(
+                "correct {} (environment or /run/secrets/{})",
+                e.name, e.name
+            ),
+        )
+    }
+
     /// `✓ what`, `✗ what` or `! what`, and the fix on the next line.
     pub fn line(&self) -> String {
         let mark = match self.outcome {

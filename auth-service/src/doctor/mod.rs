@@ -13,13 +13,7 @@ pub async fn run(source: &Source) -> Report {
         Ok(s) => s,
         Err(e) => {
             return Report {
-                checks: vec![Check::fail(
-                    format!("settings: {e}"),
-                    format!(
-                        "correct {} (environment or /run/secrets/{})",
-                        e.name, e.name
-                    ),
-                )],
+                checks: vec![Check::bad_setting(&e)],
             }
         }
     };

@@ -37,6 +37,9 @@ impl Default for Timeouts {
 pub struct AuthClient {
     http: reqwest::Client,
     base: Url,
+    /// Parsed once: joining and parsing a URL (with its IDNA pass) on every call showed in the
+    /// landing bench's profile.
+    decode_url: Url,
     authorization: HeaderValue,
 }
 
@@ -74,9 +77,13 @@ impl AuthClient {
             .timeout(timeouts.total)
             .build()
             .map_err(|e| AuthError::Build(e.to_string()))?;
+        let decode_url = base
+            .join("tokens/decode")
+            .map_err(|e| AuthError::Build(e.to_string()))?;
         Ok(AuthClient {
             http,
             base,
+            decode_url,
             authorization: basic(user, password)?,
         })
     }
@@ -85,7 +92,7 @@ impl AuthClient {
     pub async fn decode(&self, token: &str) -> Result<DecodeResponse> {
         self.call(
             self.http
-                .post(self.url("tokens/decode")?)
+                .post(self.decode_url.clone())
                 .json(&DecodeRequest::of_token(token)),
         )
         .await

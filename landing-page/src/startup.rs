@@ -1,5 +1,6 @@
 //! Builds the HTTP server from the settings: binds its own listener so tests can use port 0.
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -30,29 +31,33 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?
             .port();
-        let auth = AuthClient::new(
-            &settings.auth_service_url,
-            &settings.auth_service_user,
-            &settings.auth_service_password,
-            Timeouts {
-                total: settings.auth_service_timeout,
-                ..Timeouts::default()
-            },
-        )
-        .context("Failed to build the auth-service client")?;
+        let timeouts = Timeouts {
+            total: settings.auth_service_timeout,
+            ..Timeouts::default()
+        };
+        let url = settings.auth_service_url.clone();
+        let user = settings.auth_service_user.clone();
+        let password = settings.auth_service_password.clone();
+        let client = move || AuthClient::new(&url, &user, &password, timeouts);
+        let auth = client().context("Failed to build the auth-service client")?;
         let csp = security_headers::content_security_policy(settings.branding.logo_url.as_deref());
         security_headers::middleware(&csp).context("Failed to build the security headers")?;
-        let state = web::Data::new(AppState {
+        let state = AppState {
             auth,
-            catalog: Catalog::load()?,
+            catalog: Arc::new(Catalog::load()?),
             branding: settings.branding,
             default_language: settings.default_language,
             confirm: settings.confirm,
             css_href: routes::css_href(),
-        });
+        };
         let server = HttpServer::new(move || {
+            // Its own pool per worker (see AppState); built once above, so this cannot fail.
+            let worker = AppState {
+                auth: client().unwrap_or_else(|_| state.auth.clone()),
+                ..state.clone()
+            };
             App::new()
-                .app_data(state.clone())
+                .app_data(web::Data::new(worker))
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 // Checked above; building it again per worker cannot fail.
                 .wrap(security_headers::middleware(&csp).unwrap_or_default())

@@ -1,5 +1,7 @@
 //! `GET /?token=T` (and `?reason=R` from the nginx gate), `POST /?token=T` (the confirm button):
 //! ask auth-service what the link opens, then redirect or explain.
+use std::sync::Arc;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use auth_client::AuthClient;
@@ -11,10 +13,13 @@ use crate::outcome::{self, Refusal};
 use crate::pages::{respond, ConfirmPage, Frame, OutcomePage};
 use crate::settings::Branding;
 
-/// What the handlers share, built once at start.
+/// What the handlers use: one per worker thread, so each worker has its own connection pool to
+/// auth-service (a connection is driven by a task on the worker that opened it; sharing the pool
+/// across workers turned half the calls into cross-thread wake-ups). The rest is built once.
+#[derive(Clone)]
 pub struct AppState {
     pub auth: AuthClient,
-    pub catalog: Catalog,
+    pub catalog: Arc<Catalog>,
     pub branding: Branding,
     pub default_language: Language,
     pub confirm: bool,
@@ -114,12 +119,12 @@ impl AppState {
         if let Err(error) = &answer {
             tracing::warn!(token = %fingerprint, %error, "auth-service gave no decode answer");
         }
-        let expiry = LinkClaims::read(token).and_then(|c| c.expiration_date);
+        let expiry = || LinkClaims::read(token).and_then(|c| c.expiration_date);
         match outcome::from_decode(answer, expiry) {
-            Ok(url) => {
+            Ok(location) => {
                 tracing::info!(token = %fingerprint, outcome = "redirect", "link opened");
                 HttpResponse::build(redirect)
-                    .insert_header((header::LOCATION, url.as_str()))
+                    .insert_header((header::LOCATION, location))
                     .finish()
             }
             Err(refusal) => {

@@ -4,7 +4,8 @@
 #   preview    GET /orthanc/instances/ID/preview (token header) through nginx with the shipped
 #              snippet (minimal-setup/nginx/share-gate.conf.template): nginx -> gate -> Orthanc
 #   no-gate    the same preview through nginx -> Orthanc with no gate (the ceiling)
-# and prints preview/no-gate. Debian's Orthanc 1.10 (+ DICOMweb) and nginx, auth-service in release
+#   ceiling    the bare actix-web server of bench/ceiling answering the same GET (no work at all)
+# and prints preview/no-gate and gate/ceiling. Debian's Orthanc 1.10 (+ DICOMweb) and nginx, auth-service in release
 # mode; every process it starts is stopped on exit.
 #
 #   bash bench/gate.sh                       # defaults: DURATION=10s CONNECTIONS="16 64"
@@ -54,8 +55,8 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 ORTHANC=$(command -v Orthanc || echo /usr/sbin/Orthanc)
 PLUGIN=$(find_plugin)
 
-log "building auth-service (release)"
-(cd "$REPO_DIR" && cargo build --release -p auth-service)
+log "building auth-service and the ceiling (release)"
+(cd "$REPO_DIR" && cargo build --release -p auth-service -p bench-ceiling)
 
 # --- process bookkeeping ---------------------------------------------------------------------
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gate-bench.XXXXXX")
@@ -124,6 +125,13 @@ TOKEN=$(curl -sf -u "$USER_NAME:$USER_PASSWORD" -X PUT -H 'Content-Type: applica
     "http://127.0.0.1:$AUTH_PORT/tokens/viewer-instant-link" \
     -d '{"resources":[{"dicom-uid":"1.2.826.0.1.3680043.10.543.77","orthanc-id":"'$STUDY'","level":"study"}]}' |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') || die "token creation failed"
+
+# --- the bare actix-web ceiling, for gate/ceiling ----------------------------------------------
+CEILING_PORT=$(free_port)
+(cd "$WORK_DIR" && exec env -i PATH="$PATH" BIND_ADDRESS="127.0.0.1:$CEILING_PORT" \
+    "$REPO_DIR/target/release/bench-ceiling") >"$WORK_DIR/ceiling.log" 2>&1 &
+STARTED_PIDS+=("$!")
+wait_http ceiling "$!" "http://127.0.0.1:$CEILING_PORT/health" 200
 
 # --- nginx: the shipped snippet, plus a server with no gate ----------------------------------
 GATED_PORT=$(free_port)
@@ -232,11 +240,12 @@ MAX_CONNS=$(printf '%s\n' $CONNECTIONS | sort -n | tail -1)
 log "warm-up (2 s each, not reported)"
 wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/gate.lua" "http://127.0.0.1:$AUTH_PORT/gate" >/dev/null
 wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/preview.lua" "http://127.0.0.1:$GATED_PORT$PREVIEW" >/dev/null
+# Each gate run and its ceiling run follow each other at each load, and so do the gated and
+# ungated previews below: a background load that comes and goes hits both alike.
 for conns in $CONNECTIONS; do
     run_wrk gate "$conns" "$WORK_DIR/gate.lua" "http://127.0.0.1:$AUTH_PORT/gate"
+    run_wrk ceiling "$conns" "$WORK_DIR/gate.lua" "http://127.0.0.1:$CEILING_PORT/health"
 done
-# Gated and ungated previews one after the other at each load: a background load that comes and
-# goes hits both alike.
 for conns in $CONNECTIONS; do
     run_wrk preview "$conns" "$WORK_DIR/preview.lua" "http://127.0.0.1:$GATED_PORT$PREVIEW"
     run_wrk no-gate "$conns" "$WORK_DIR/preview.lua" "http://127.0.0.1:$PLAIN_PORT$PREVIEW"
@@ -251,5 +260,9 @@ done
     for conns in $CONNECTIONS; do
         awk -v c="$conns" '$2 == c && $1 == "preview" { p = $3 } $2 == c && $1 == "no-gate" { n = $3 }
             END { if (n > 0) printf "preview/no-gate c%s %.1f %%\n", c, 100 * p / n }' "$WORK_DIR/rows"
+    done
+    for conns in $CONNECTIONS; do
+        awk -v c="$conns" '$2 == c && $1 == "gate" { g = $3 } $2 == c && $1 == "ceiling" { n = $3 }
+            END { if (n > 0) printf "gate/ceiling c%s %.1f %%\n", c, 100 * g / n }' "$WORK_DIR/rows"
     done
 } | tee "$RESULTS_FILE"

@@ -30,14 +30,7 @@ pub async fn spawn_app_with_secrets(env: &[(&str, &str)], secrets_dir: &Path) ->
     if std::env::var("TEST_LOG").is_ok() {
         auth_service::telemetry::init("debug");
     }
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SECRET_KEY".into(), SECRET.into()),
-        ("USERS".into(), format!(r#"{{"{USER}": "{PASSWORD}"}}"#)),
-        ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
-    ]);
-    for (k, v) in env {
-        vars.insert((*k).into(), (*v).into());
-    }
+    let mut vars = test_vars(env);
     let data_dir = if vars.contains_key("DATA_DIR") {
         None
     } else {
@@ -61,6 +54,35 @@ pub async fn spawn_app_with_secrets(env: &[(&str, &str)], secrets_dir: &Path) ->
     }
 }
 
+/// `SECRET_KEY`, `USERS` and a loopback port; `env` adds or overrides.
+fn test_vars(env: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("SECRET_KEY".into(), SECRET.into()),
+        ("USERS".into(), format!(r#"{{"{USER}": "{PASSWORD}"}}"#)),
+        ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
+    ]);
+    for (k, v) in env {
+        vars.insert((*k).into(), (*v).into());
+    }
+    vars
+}
+
+/// The settings `spawn_app` starts from, with a data folder of their own (the SQLite share
+/// registry), for a test that builds the `Application` by hand to reach its handle, hooks or
+/// metrics port. `env` adds or overrides, `DATA_DIR` included.
+pub fn test_settings(env: &[(&str, &str)]) -> (Settings, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("data dir");
+    let data_path = data.path().display().to_string();
+    let mut vars = vec![("DATA_DIR", data_path.as_str())];
+    vars.extend_from_slice(env);
+    let settings = Settings::from_source(&Source::new(
+        test_vars(&vars),
+        Path::new("/nonexistent-secrets-dir"),
+    ))
+    .expect("test settings are valid");
+    (settings, data)
+}
+
 pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
@@ -68,6 +90,16 @@ pub fn basic(user: &str, password: &str) -> String {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// A GET with the default credentials.
+    pub async fn get_authorized(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", basic(USER, PASSWORD))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// A request with the default credentials and a JSON body.
@@ -137,6 +169,25 @@ pub async fn status_json(res: reqwest::Response) -> (u16, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The JSON answer to a request the test built itself (another client, or an app built by hand).
+pub async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// The value of one Prometheus series in a `/metrics` text, written exactly as the exposition
+/// does (labels sorted by name).
+pub fn series_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
 }
 
 /// An error answer (4xx/5xx, so an unexpected success cannot pass) that echoes no token: no

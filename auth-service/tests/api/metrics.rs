@@ -1,35 +1,18 @@
 //! `GET /metrics`: counters that move with known requests, behind basic auth or on its own address.
-use std::collections::HashMap;
-use std::path::Path;
-
-use auth_service::settings::{Settings, Source};
 use auth_service::startup::Application;
 use meddream_bridge::double::{Behaviour, MeddreamDouble};
 use serde_json::json;
 
-use crate::helpers::{basic, spawn_app, TestApp, PASSWORD, SECRET, USER};
+use crate::helpers::{basic, series_value, spawn_app, test_settings, TestApp, PASSWORD, USER};
 
 async fn scrape(app: &TestApp) -> String {
-    let res = app
-        .client
-        .get(app.url("/metrics"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_authorized("/metrics").await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/plain"));
     res.text().await.unwrap()
-}
-
-/// The value of one series, written exactly as the exposition does (labels sorted by name).
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
 }
 
 fn ask(uid: &str) -> serde_json::Value {
@@ -61,7 +44,7 @@ async fn validate_decisions_and_requests_are_counted_by_outcome_route_and_status
 
     let text = scrape(&app).await;
     let decision = |o: &str| {
-        value(
+        series_value(
             &text,
             &format!("auth_validate_decisions_total{{outcome=\"{o}\"}}"),
         )
@@ -72,28 +55,28 @@ async fn validate_decisions_and_requests_are_counted_by_outcome_route_and_status
     assert_eq!(decision("missing"), 1.0);
     assert_eq!(decision("expired"), 0.0);
     assert_eq!(
-        value(
+        series_value(
             &text,
             r#"auth_http_requests_total{route="/tokens/validate",status="200"}"#
         ),
         6.0
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             r#"auth_http_request_duration_seconds_count{route="/tokens/validate"}"#
         ),
         6.0
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             r#"auth_http_requests_total{route="/tokens/viewer-instant-link",status="200"}"#
         ),
         1.0
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             r#"auth_http_requests_total{route="(none)",status="404"}"#
         ),
@@ -129,21 +112,22 @@ async fn revocations_database_calls_and_the_revocation_set_are_counted() {
 
     let text = scrape(&app).await;
     let decision = |o: &str| {
-        value(
+        series_value(
             &text,
             &format!("auth_validate_decisions_total{{outcome=\"{o}\"}}"),
         )
     };
     assert_eq!((decision("granted"), decision("revoked")), (1.0, 1.0));
     assert_eq!(decision("used-up"), 0.0);
-    let known = |state: &str| value(&text, &format!("auth_shares_known{{state=\"{state}\"}}"));
+    let known =
+        |state: &str| series_value(&text, &format!("auth_shares_known{{state=\"{state}\"}}"));
     assert_eq!(
         (known("active"), known("revoked"), known("used-up")),
         (1.0, 1.0, 0.0)
     );
     // Two shares recorded and one revoked: at least three database calls, none failed.
     let calls = |outcome: &str| {
-        value(
+        series_value(
             &text,
             &format!(
                 "auth_dependency_call_seconds_count{{dependency=\"database\",outcome=\"{outcome}\"}}"
@@ -187,7 +171,7 @@ async fn meddream_calls_are_timed_with_their_outcome() {
     assert_eq!(app.create("meddream-instant-link", &study).await.0, 502);
     let text = scrape(&app).await;
     let calls = |o: &str| {
-        value(
+        series_value(
             &text,
             &format!(
                 "auth_dependency_call_seconds_count{{dependency=\"meddream\",outcome=\"{o}\"}}"
@@ -197,26 +181,9 @@ async fn meddream_calls_are_timed_with_their_outcome() {
     assert_eq!((calls("ok"), calls("error")), (1.0, 1.0));
 }
 
-/// Settings for an app built by hand, with its own data folder (the SQLite share registry).
-fn settings(extra: &[(&str, &str)]) -> (Settings, tempfile::TempDir) {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SECRET_KEY".into(), SECRET.into()),
-        ("USERS".into(), format!(r#"{{"{USER}": "{PASSWORD}"}}"#)),
-        ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
-    ]);
-    let data = tempfile::tempdir().unwrap();
-    vars.insert("DATA_DIR".into(), data.path().display().to_string());
-    for (k, v) in extra {
-        vars.insert((*k).into(), (*v).into());
-    }
-    let settings =
-        Settings::from_source(&Source::new(vars, Path::new("/nonexistent-secrets-dir"))).unwrap();
-    (settings, data)
-}
-
 #[tokio::test]
 async fn a_metrics_address_serves_them_without_credentials_and_the_main_one_stops() {
-    let (settings, _data) = settings(&[("METRICS_BIND_ADDRESS", "127.0.0.1:0")]);
+    let (settings, _data) = test_settings(&[("METRICS_BIND_ADDRESS", "127.0.0.1:0")]);
     let app = Application::build(settings).await.unwrap();
     let (port, metrics_port) = (app.port(), app.metrics_port().expect("a metrics port"));
     tokio::spawn(app.run_until_stopped());
@@ -250,13 +217,7 @@ async fn a_metrics_address_serves_them_without_credentials_and_the_main_one_stop
 #[tokio::test]
 async fn metrics_can_be_switched_off() {
     let app = spawn_app(&[("ENABLE_METRICS", "false")]).await;
-    let res = app
-        .client
-        .get(app.url("/metrics"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_authorized("/metrics").await;
     assert_eq!(res.status(), 404);
 }
 
@@ -288,7 +249,7 @@ async fn keycloak_and_smtp_failures_are_counted() {
     assert_eq!(status, 502);
     let text = scrape(&app).await;
     let errors = |d: &str| {
-        value(
+        series_value(
             &text,
             &format!("auth_dependency_call_seconds_count{{dependency=\"{d}\",outcome=\"error\"}}"),
         )
@@ -296,7 +257,7 @@ async fn keycloak_and_smtp_failures_are_counted() {
     assert!(errors("keycloak") >= 1.0, "{text}");
     assert_eq!(errors("smtp"), 1.0);
     assert_eq!(
-        value(
+        series_value(
             &text,
             r#"auth_dependency_call_seconds_count{dependency="smtp",outcome="ok"}"#
         ),

@@ -6,13 +6,7 @@ use serde_json::Value;
 use crate::helpers::{basic, spawn_app, PASSWORD, USER};
 
 async fn openapi(app: &crate::helpers::TestApp) -> Value {
-    let res = app
-        .client
-        .get(app.url("/openapi.json"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_authorized("/openapi.json").await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
@@ -99,13 +93,7 @@ async fn the_document_and_its_page_need_credentials() {
         assert_eq!(res.status(), 401, "{path}");
         assert_eq!(res.headers()["www-authenticate"], "Basic");
     }
-    let res = app
-        .client
-        .get(app.url("/docs"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_authorized("/docs").await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with_secrets, SECRET};
+use crate::helpers::{json_answer, spawn_app, spawn_app_with_secrets, SECRET};
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-service");
 
@@ -44,7 +44,8 @@ async fn files_in_the_secrets_directory_win_over_the_environment() {
     let _ = SECRET;
 }
 
-fn run_briefly(envs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
+/// The binary with only `envs` in its environment (no secrets folder) and both outputs piped.
+fn command(envs: &[(&str, &str)], args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("SECRETS_DIR", "/nonexistent")
@@ -54,7 +55,11 @@ fn run_briefly(envs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, St
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
+    cmd
+}
+
+fn run_briefly(envs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = command(envs, args).spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::time::Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -113,16 +118,7 @@ fn without_users_it_refuses_to_start_outside_dev_mode() {
 /// fixed time (30 s at most, for a machine busy compiling).
 fn run_until_ready(envs: &[(&str, &str)], args: &[&str], until: &str) -> (String, String) {
     use std::io::BufRead;
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("SECRETS_DIR", "/nonexistent")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = command(envs, args).spawn().unwrap();
     let (lines, seen) = std::sync::mpsc::channel::<(bool, String)>();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -269,27 +265,21 @@ async fn expiry_is_judged_in_utc_whatever_the_host_time_zone() {
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     let auth = crate::helpers::basic("share-user", "change-me");
-    let created: serde_json::Value = client
-        .put(format!("{base}/tokens/viewer-instant-link"))
-        .header("Authorization", &auth)
-        .json(&json!({"resources": [{"dicom-uid": "1.2", "level": "study"}], "expiration-date": in_an_hour}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let granted: serde_json::Value = client
-        .post(format!("{base}/tokens/validate"))
-        .header("Authorization", &auth)
-        .header("token", created["token"].as_str().unwrap())
-        .json(&json!({"dicom-uid": "1.2", "level": "study", "method": "get"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        client
+            .put(format!("{base}/tokens/viewer-instant-link"))
+            .header("Authorization", &auth)
+            .json(&json!({"resources": [{"dicom-uid": "1.2", "level": "study"}], "expiration-date": in_an_hour})),
+    )
+    .await;
+    let granted = json_answer(
+        client
+            .post(format!("{base}/tokens/validate"))
+            .header("Authorization", &auth)
+            .header("token", created["token"].as_str().unwrap())
+            .json(&json!({"dicom-uid": "1.2", "level": "study", "method": "get"})),
+    )
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(granted["granted"], true);

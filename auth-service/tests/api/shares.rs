@@ -8,7 +8,7 @@ use auth_service::domain::ShareId;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{basic, spawn_app, TestApp, PASSWORD, USER};
+use crate::helpers::{basic, json_answer, series_value, spawn_app, TestApp, PASSWORD, USER};
 use crate::postgres_server::PostgresServer;
 
 const U1: &str = "1.2.840.1";
@@ -460,16 +460,13 @@ async fn concurrent_creations_are_all_recorded_and_share_commits(db: Db) {
         );
         tasks.spawn(async move {
             let body = json!({"id": format!("burst-{i}"), "resources": [study(&format!("9.{i}"))]});
-            let answer: Value = client
-                .put(url)
-                .header("Authorization", basic(USER, PASSWORD))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = json_answer(
+                client
+                    .put(url)
+                    .header("Authorization", basic(USER, PASSWORD))
+                    .json(&body),
+            )
+            .await;
             ShareId::of_token(answer["token"].as_str().expect("a token")).to_string()
         });
     }
@@ -481,24 +478,11 @@ async fn concurrent_creations_are_all_recorded_and_share_commits(db: Db) {
     let (_, page) = get(&app, "/shares?limit=500").await;
     assert_eq!(page["shares"].as_array().map(Vec::len), Some(N));
     // Fewer database writes than creations: concurrent ones were committed together.
-    let res = app
-        .client
-        .get(app.url("/metrics"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    let text = res.text().await.unwrap();
-    let writes: f64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                r#"auth_dependency_call_seconds_count{dependency="database",outcome="ok"} "#,
-            )?
-            .parse()
-            .ok()
-        })
-        .unwrap_or_else(|| panic!("no database calls in:\n{text}"));
+    let text = app.get_authorized("/metrics").await.text().await.unwrap();
+    let writes = series_value(
+        &text,
+        r#"auth_dependency_call_seconds_count{dependency="database",outcome="ok"}"#,
+    );
     // Every GET above is a call too: N + 1 reads, so writes alone are what exceeds that.
     let commits = writes - (N as f64 + 1.0);
     assert!(commits < N as f64, "{commits} commits for {N} creations");

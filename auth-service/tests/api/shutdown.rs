@@ -1,25 +1,19 @@
 //! Graceful shutdown: SIGTERM stops new connections, lets in-flight requests finish (bounded),
 //! then runs the shutdown hooks.
-use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auth_service::settings::{Settings, Source};
+use auth_service::settings::Settings;
 use auth_service::startup::Application;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::json;
 
-use crate::helpers::{basic, PASSWORD, SECRET, USER};
+use crate::helpers::{basic, json_answer, test_settings, PASSWORD, USER};
 use crate::stand_ins::{BinaryApp, HeldMeddream, HELD_TOKEN};
 
 /// Below the MedDream client's own concurrency cap, so every call reaches the stand-in.
 const IN_FLIGHT: usize = 6;
-
-fn users() -> String {
-    format!(r#"{{"{USER}": "{PASSWORD}"}}"#)
-}
 
 /// Sends `IN_FLIGHT` instant-link requests that the stand-in holds.
 fn start_held_requests(
@@ -94,26 +88,17 @@ async fn sigterm_answers_every_in_flight_request_and_refuses_new_connections() {
     assert!(code.success(), "exit status {code:?}");
 }
 
-/// Settings for an app built by hand, with its own data folder (the SQLite share registry).
+/// `test_settings` with MedDream's public root and a timeout longer than any held request.
 fn settings(extra: &[(&str, &str)]) -> (Settings, tempfile::TempDir) {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SECRET_KEY".into(), SECRET.into()),
-        ("USERS".into(), users()),
-        ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
+    let mut env = vec![
         (
-            "PUBLIC_MEDDREAM_ROOT".into(),
-            "https://pacs.example.test/meddream/".into(),
+            "PUBLIC_MEDDREAM_ROOT",
+            "https://pacs.example.test/meddream/",
         ),
-        ("MEDDREAM_TIMEOUT_SECONDS".into(), "30".into()),
-    ]);
-    let data = tempfile::tempdir().unwrap();
-    vars.insert("DATA_DIR".into(), data.path().display().to_string());
-    for (k, v) in extra {
-        vars.insert((*k).into(), (*v).into());
-    }
-    let settings =
-        Settings::from_source(&Source::new(vars, Path::new("/nonexistent-secrets-dir"))).unwrap();
-    (settings, data)
+        ("MEDDREAM_TIMEOUT_SECONDS", "30"),
+    ];
+    env.extend_from_slice(extra);
+    test_settings(&env)
 }
 
 #[tokio::test]
@@ -187,30 +172,24 @@ async fn a_stop_right_after_the_last_open_still_writes_every_use() {
     let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
-    let created: serde_json::Value = client
-        .put(format!(
-            "http://127.0.0.1:{port}/tokens/stone-viewer-publication"
-        ))
-        .header("Authorization", basic(USER, PASSWORD))
-        .json(&json!({"resources": [{"dicom-uid": "1.2.3", "level": "study"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        client
+            .put(format!(
+                "http://127.0.0.1:{port}/tokens/stone-viewer-publication"
+            ))
+            .header("Authorization", basic(USER, PASSWORD))
+            .json(&json!({"resources": [{"dicom-uid": "1.2.3", "level": "study"}]})),
+    )
+    .await;
     let token = created["token"].as_str().expect("a token").to_owned();
     for _ in 0..3 {
-        let decoded: serde_json::Value = client
-            .post(format!("http://127.0.0.1:{port}/tokens/decode"))
-            .header("Authorization", basic(USER, PASSWORD))
-            .json(&json!({"token-key": "token", "token-value": token}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let decoded = json_answer(
+            client
+                .post(format!("http://127.0.0.1:{port}/tokens/decode"))
+                .header("Authorization", basic(USER, PASSWORD))
+                .json(&json!({"token-key": "token", "token-value": token})),
+        )
+        .await;
         assert!(decoded["redirect-url"].is_string(), "{decoded}");
     }
     // Stopped well inside the registry's flush interval: only the shutdown hook writes the opens.

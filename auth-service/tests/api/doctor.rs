@@ -244,10 +244,7 @@ async fn keycloak_with_the_right_secret_passes_and_a_wrong_secret_or_missing_rol
 async fn smtp_accepting_the_login_passes_and_refusing_it_fails() {
     let Some(smtp) = SmtpServer::start(
         "smtp_accepting_the_login_passes_and_refusing_it_fails",
-        SmtpOptions {
-            auth: true,
-            ..SmtpOptions::default()
-        },
+        SmtpOptions::with_login(),
     )
     .await
     else {

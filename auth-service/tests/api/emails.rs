@@ -77,6 +77,16 @@ pub(crate) struct SmtpOptions {
     pub(crate) reject: Vec<&'static str>,
 }
 
+impl SmtpOptions {
+    /// The server asks for a login (`SMTP_USER` / `SMTP_PASSWORD`).
+    pub(crate) fn with_login() -> SmtpOptions {
+        SmtpOptions {
+            auth: true,
+            ..SmtpOptions::default()
+        }
+    }
+}
+
 pub(crate) struct SmtpServer {
     pub(crate) port: u16,
     log: PathBuf,
@@ -333,18 +343,27 @@ const WITH_LOGIN: [(&str, &str); 2] = [
     ("EMAILS_SMTP_SERVER_PWD", SMTP_PASSWORD),
 ];
 
+/// A `/emails/send` body without a layout.
+fn mail(to: &str, title: &str, content: &str) -> Value {
+    json!({"destination-email": to, "email-title": title, "email-content": content})
+}
+
+/// What `/emails/send` answers when the SMTP server took the message.
+fn sent() -> Value {
+    json!({"success": true, "details": null})
+}
+
+/// What `/emails/send` answers when it sent nothing, and why.
+fn failed(details: &str) -> Value {
+    json!({"success": false, "details": details})
+}
+
 async fn send(app: &TestApp, body: &Value) -> (u16, Value) {
     app.send(reqwest::Method::POST, "/emails/send", body).await
 }
 
 async fn get(app: &TestApp, path: &str) -> (u16, String, String) {
-    let res = app
-        .client
-        .get(app.url(path))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .expect("request sent");
+    let res = app.get_authorized(path).await;
     let status = res.status().as_u16();
     let ctype = res
         .headers()
@@ -373,16 +392,7 @@ fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
 
 #[tokio::test]
 async fn send_delivers_one_message_to_every_recipient_with_layout_headers_and_both_bodies() {
-    let smtp = or_skip!(
-        SmtpServer::start(
-            test_name!(),
-            SmtpOptions {
-                auth: true,
-                ..Default::default()
-            }
-        )
-        .await
-    );
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::with_login()).await);
     let app = spawn_email_app(smtp.port, &WITH_LOGIN).await;
 
     let (status, body) = send(
@@ -395,10 +405,7 @@ async fn send_delivers_one_message_to_every_recipient_with_layout_headers_and_bo
         }),
     )
     .await;
-    assert_eq!(
-        (status, &body),
-        (200, &json!({"success": true, "details": null}))
-    );
+    assert_eq!((status, &body), (200, &sent()));
 
     let messages = smtp.messages();
     assert_eq!(
@@ -484,15 +491,8 @@ async fn a_content_past_64_kib_answers_413_and_sends_nothing() {
 async fn send_without_layout_sends_the_content_alone() {
     let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let app = spawn_email_app(smtp.port, &[]).await;
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": "bob@example.test", "email-title": "Plain", "email-content": "<b>hi</b>"}),
-    )
-    .await;
-    assert_eq!(
-        (status, &body),
-        (200, &json!({"success": true, "details": null}))
-    );
+    let (status, body) = send(&app.app, &mail("bob@example.test", "Plain", "<b>hi</b>")).await;
+    assert_eq!((status, &body), (200, &sent()));
     let messages = smtp.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(part(&messages[0], "text/html").trim_end(), "<b>hi</b>");
@@ -520,15 +520,8 @@ async fn send_over_starttls_trusts_the_configured_ca_file() {
         ("EMAILS_SMTP_SERVER_CA_FILE", ca.as_str()),
     ]);
     let app = spawn_email_app(smtp.port, &env).await;
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": "tls@example.test", "email-title": "Secure", "email-content": "<p>x</p>"}),
-    )
-    .await;
-    assert_eq!(
-        (status, &body),
-        (200, &json!({"success": true, "details": null}))
-    );
+    let (status, body) = send(&app.app, &mail("tls@example.test", "Secure", "<p>x</p>")).await;
+    assert_eq!((status, &body), (200, &sent()));
     let messages = smtp.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["tls"], true);
@@ -544,11 +537,7 @@ async fn send_over_starttls_trusts_the_configured_ca_file() {
         ],
     )
     .await;
-    let (status, body) = send(
-        &untrusted.app,
-        &json!({"destination-email": "tls@example.test", "email-title": "Secure", "email-content": "x"}),
-    )
-    .await;
+    let (status, body) = send(&untrusted.app, &mail("tls@example.test", "Secure", "x")).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["success"], false);
     assert!(
@@ -560,16 +549,7 @@ async fn send_over_starttls_trusts_the_configured_ca_file() {
 
 #[tokio::test]
 async fn refused_login_answers_502_without_the_password() {
-    let smtp = or_skip!(
-        SmtpServer::start(
-            test_name!(),
-            SmtpOptions {
-                auth: true,
-                ..Default::default()
-            }
-        )
-        .await
-    );
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::with_login()).await);
     let wrong = "Wrong-Pw-77a1";
     let app = spawn_email_app(
         smtp.port,
@@ -579,11 +559,7 @@ async fn refused_login_answers_502_without_the_password() {
         ],
     )
     .await;
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": "a@example.test", "email-title": "t", "email-content": "c"}),
-    )
-    .await;
+    let (status, body) = send(&app.app, &mail("a@example.test", "t", "c")).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["success"], false);
     let details = body["details"].as_str().expect("details");
@@ -600,11 +576,7 @@ async fn refused_login_answers_502_without_the_password() {
 async fn smtp_server_down_answers_502_quickly() {
     let app = spawn_email_app(free_port(), &WITH_LOGIN).await;
     let started = Instant::now();
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": "a@example.test", "email-title": "t", "email-content": "c"}),
-    )
-    .await;
+    let (status, body) = send(&app.app, &mail("a@example.test", "t", "c")).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "took {:?}",
@@ -633,16 +605,12 @@ async fn a_refused_recipient_answers_502_naming_it_unless_others_were_accepted()
         .await
     );
     let app = spawn_email_app(smtp.port, &[]).await;
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": "reject@example.test", "email-title": "No", "email-content": "x"}),
-    )
-    .await;
+    let (status, body) = send(&app.app, &mail("reject@example.test", "No", "x")).await;
     assert_eq!(
         (status, &body),
         (
             502,
-            &json!({"success": false, "details": "the SMTP server refused every recipient: reject@example.test (550 5.1.1 mailbox unavailable)"})
+            &failed("the SMTP server refused every recipient: reject@example.test (550 5.1.1 mailbox unavailable)")
         )
     );
     assert!(smtp.messages().is_empty());
@@ -650,13 +618,10 @@ async fn a_refused_recipient_answers_502_naming_it_unless_others_were_accepted()
     // As upstream (smtplib.sendmail): the accepted recipients still get the message.
     let (status, body) = send(
         &app.app,
-        &json!({"destination-email": "a@example.test, reject@example.test", "email-title": "Partial", "email-content": "x"}),
+        &mail("a@example.test, reject@example.test", "Partial", "x"),
     )
     .await;
-    assert_eq!(
-        (status, &body),
-        (200, &json!({"success": true, "details": null}))
-    );
+    assert_eq!((status, &body), (200, &sent()));
     let messages = smtp.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["rcpts"], json!(["a@example.test"]));
@@ -666,29 +631,18 @@ async fn a_refused_recipient_answers_502_naming_it_unless_others_were_accepted()
 async fn a_bad_address_answers_400_naming_it() {
     let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let app = spawn_email_app(smtp.port, &[]).await;
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": "a@example.test, not-an-address", "email-title": "t", "email-content": "c"}),
-    )
-    .await;
+    let (status, body) = send(&app.app, &mail("a@example.test, not-an-address", "t", "c")).await;
     assert_eq!(
         (status, &body),
         (
             400,
-            &json!({"success": false, "details": "destination-email: not an e-mail address: not-an-address"})
+            &failed("destination-email: not an e-mail address: not-an-address")
         )
     );
-    let (status, body) = send(
-        &app.app,
-        &json!({"destination-email": " ;, ", "email-title": "t", "email-content": "c"}),
-    )
-    .await;
+    let (status, body) = send(&app.app, &mail(" ;, ", "t", "c")).await;
     assert_eq!(
         (status, &body),
-        (
-            400,
-            &json!({"success": false, "details": "destination-email: no address given"})
-        )
+        (400, &failed("destination-email: no address given"))
     );
     assert!(smtp.messages().is_empty());
 }
@@ -731,7 +685,7 @@ async fn missing_fields_and_unknown_layouts_answer_400_and_bad_json_422() {
         .app
         .client
         .post(app.app.url("/emails/send"))
-        .json(&json!({"destination-email": "a@example.test", "email-title": "t", "email-content": "c"}))
+        .json(&mail("a@example.test", "t", "c"))
         .send()
         .await
         .expect("sent");
@@ -803,11 +757,7 @@ async fn emails_disabled_answers_404_on_every_route() {
         let body: Value = serde_json::from_str(&body).expect("JSON");
         assert_eq!(body["error"], "e-mails disabled", "{body}");
     }
-    let (status, body) = send(
-        &app,
-        &json!({"destination-email": "a@example.test", "email-title": "t", "email-content": "c"}),
-    )
-    .await;
+    let (status, body) = send(&app, &mail("a@example.test", "t", "c")).await;
     assert_eq!(status, 404);
     assert!(
         body["detail"]

@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::helpers::{assert_no_token_in, basic, raw_get, spawn_app, status_json, SECRET};
+use crate::helpers::{assert_no_token_in, basic, raw_get, spawn_app, status_json, TestApp, SECRET};
 
 const U1: &str = "1.2.840.113619.2.55.3.604688119.971.1";
 const U2: &str = "1.2.840.113619.2.55.3.604688119.971.2";
@@ -24,6 +24,14 @@ fn share(resources: Value) -> Value {
 }
 fn study(uid: Option<&str>, oid: Option<&str>) -> Value {
     json!({"dicom-uid": uid, "orthanc-id": oid, "level": "study"})
+}
+/// A share of one study, as `share` builds it.
+fn one_study(uid: Option<&str>, oid: Option<&str>) -> Value {
+    share(json!([study(uid, oid)]))
+}
+/// The token of a viewer instant link to one study.
+async fn instant_link(app: &TestApp, uid: Option<&str>, oid: Option<&str>) -> String {
+    app.token("viewer-instant-link", &one_study(uid, oid)).await
 }
 fn ask(uid: Option<&str>, oid: Option<&str>, level: &str) -> Value {
     json!({"dicom-uid": uid, "orthanc-id": oid, "level": level, "method": "get", "server-id": null})
@@ -158,23 +166,10 @@ async fn same_request_same_date_same_secret_gives_the_python_token() {
 #[tokio::test]
 async fn validate_applies_the_id_rules_at_every_level() {
     let app = spawn_app(&[]).await;
-    let both = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), Some(O1))])),
-        )
-        .await;
-    let uid_only = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), None)])),
-        )
-        .await;
+    let both = instant_link(&app, Some(U1), Some(O1)).await;
+    let uid_only = instant_link(&app, Some(U1), None).await;
     let oid_only = app
-        .token(
-            "download-instant-link",
-            &share(json!([study(None, Some(O1))])),
-        )
+        .token("download-instant-link", &one_study(None, Some(O1)))
         .await;
     let two = app
         .token(
@@ -224,12 +219,7 @@ async fn validate_applies_the_id_rules_at_every_level() {
 #[tokio::test]
 async fn the_token_may_come_in_the_header_or_the_body_with_or_without_bearer() {
     let app = spawn_app(&[]).await;
-    let token = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), Some(O1))])),
-        )
-        .await;
+    let token = instant_link(&app, Some(U1), Some(O1)).await;
     let q = ask(Some(U1), None, "study");
     assert!(app.granted(&format!("Bearer {token}"), &q).await);
     let mut in_body = q.clone();
@@ -252,12 +242,7 @@ async fn the_token_may_come_in_the_header_or_the_body_with_or_without_bearer() {
 #[tokio::test]
 async fn server_id_must_match_when_configured() {
     let app = spawn_app(&[("SERVER_ID", "orthanc-a")]).await;
-    let token = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), None)])),
-        )
-        .await;
+    let token = instant_link(&app, Some(U1), None).await;
     let mut q = ask(Some(U1), None, "study");
     assert!(
         !app.granted(&token, &q).await,
@@ -269,12 +254,7 @@ async fn server_id_must_match_when_configured() {
     assert!(app.granted(&token, &q).await);
     let open = spawn_app(&[]).await;
     q["server-id"] = json!("anything");
-    let token = open
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), None)])),
-        )
-        .await;
+    let token = instant_link(&open, Some(U1), None).await;
     assert!(
         open.granted(&token, &q).await,
         "without SERVER_ID the server-id is not checked"
@@ -517,18 +497,13 @@ async fn old_token_shapes_still_work() {
 #[tokio::test]
 async fn decode_reports_instant_links_and_expiry_like_the_python_service() {
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/")]).await;
-    let instant = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), Some(O1))])),
-        )
-        .await;
+    let instant = instant_link(&app, Some(U1), Some(O1)).await;
     let d = app.decode(&instant).await;
     assert_eq!(
         (d["token-type"].as_str(), d["error-code"].as_str()),
         (Some("viewer-instant-link"), Some("unknown"))
     );
-    let mut body = share(json!([study(Some(U1), Some(O1))]));
+    let mut body = one_study(Some(U1), Some(O1));
     body["expiration-date"] = json!("2000-01-01T00:00:00Z");
     let expired = app.token("stone-viewer-publication", &body).await;
     let d = app.decode(&expired).await;
@@ -536,7 +511,7 @@ async fn decode_reports_instant_links_and_expiry_like_the_python_service() {
         (d["token-type"].as_str(), d["error-code"].as_str()),
         (Some("stone-viewer-publication"), Some("expired"))
     );
-    let mut body = share(json!([study(Some(U1), Some(O1))]));
+    let mut body = one_study(Some(U1), Some(O1));
     body["validity-duration"] = json!(-1);
     body.as_object_mut().unwrap().remove("expiration-date");
     let short = app.token("stone-viewer-publication", &body).await;
@@ -547,7 +522,7 @@ async fn decode_reports_instant_links_and_expiry_like_the_python_service() {
 #[tokio::test]
 async fn validity_duration_becomes_an_expiration_date_from_the_server_clock() {
     let app = spawn_app(&[]).await;
-    let mut body = share(json!([study(Some(U1), None)]));
+    let mut body = one_study(Some(U1), None);
     body.as_object_mut().unwrap().remove("expiration-date");
     body["validity-duration"] = json!(3600);
     let before = chrono::Utc::now();
@@ -580,17 +555,12 @@ async fn validity_duration_becomes_an_expiration_date_from_the_server_clock() {
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_without_echoing_tokens() {
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/")]).await;
-    let token = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), Some(O1))])),
-        )
-        .await;
+    let token = instant_link(&app, Some(U1), Some(O1)).await;
     let put = reqwest::Method::PUT;
     let post = reqwest::Method::POST;
-    let mut mismatch = share(json!([study(Some(U1), Some(O1))]));
+    let mut mismatch = one_study(Some(U1), Some(O1));
     mismatch["type"] = json!("ohif-viewer-publication");
-    let mut naive = share(json!([study(Some(U1), Some(O1))]));
+    let mut naive = one_study(Some(U1), Some(O1));
     naive["expiration-date"] = json!("2099-06-30T12:00:00");
     let cases: Vec<(reqwest::Method, &str, Value, u16, &str)> = vec![
         (
@@ -603,14 +573,14 @@ async fn bad_input_gets_a_clear_4xx_without_echoing_tokens() {
         (
             put.clone(),
             "/tokens/ohif-viewer-publication",
-            share(json!([study(Some(U1), None)])),
+            one_study(Some(U1), None),
             400,
             "PUBLIC_OHIF_ROOT",
         ),
         (
             put.clone(),
             "/tokens/meddream-instant-link",
-            share(json!([study(Some(U1), None)])),
+            one_study(Some(U1), None),
             400,
             "MEDDREAM_TOKEN_SERVICE_URL",
         ),
@@ -638,7 +608,7 @@ async fn bad_input_gets_a_clear_4xx_without_echoing_tokens() {
         (
             put.clone(),
             "/tokens/stone-viewer-publication",
-            share(json!([study(None, Some(O1))])),
+            one_study(None, Some(O1)),
             400,
             "resources[0].dicom-uid",
         ),
@@ -721,12 +691,7 @@ async fn bad_input_gets_a_clear_4xx_without_echoing_tokens() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_refused_after_authentication_and_not_echoed() {
     let app = spawn_app(&[]).await;
-    let token = app
-        .token(
-            "viewer-instant-link",
-            &share(json!([study(Some(U1), Some(O1))])),
-        )
-        .await;
+    let token = instant_link(&app, Some(U1), Some(O1)).await;
     let secret_body = format!(
         r#"{{"dicom-uid": "{U1}", "level": "study", "method": "get", "token-value": "{token}""#
     );

@@ -13,81 +13,35 @@
 #
 # Results go to stdout and bench/last-gate-run.txt.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-16 64}
-WRK_THREADS=2
 USER_NAME=bench
 USER_PASSWORD=bench-pass
 ORTHANC_USER=bench-gate
 ORTHANC_PASSWORD=bench-gate-pass
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 AUTH_SERVICE_BIN=$REPO_DIR/target/release/auth-service
 SNIPPET=$REPO_DIR/minimal-setup/nginx/share-gate.conf.template
 RESULTS_FILE=$BENCH_DIR/last-gate-run.txt
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench/gate: %s\n' "$*" >&2; exit 1; }
-
-# --- tools -----------------------------------------------------------------------------------
 find_plugin() {
     for f in /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so*; do
         [ -f "$f" ] && { echo "$f"; return; }
     done
 }
 need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 [ -n "$(find_plugin)" ] || need+=(orthanc-dicomweb)
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing ${need[*]} (Debian packages)"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
-fi
-command -v python3 >/dev/null || die "python3 is needed (ports, JSON); install the python3 package"
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 ORTHANC=$(command -v Orthanc || echo /usr/sbin/Orthanc)
 PLUGIN=$(find_plugin)
 
-log "building auth-service and the ceiling (release)"
-(cd "$REPO_DIR" && cargo build --release -p auth-service -p bench-ceiling)
-
-# --- process bookkeeping ---------------------------------------------------------------------
-WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gate-bench.XXXXXX")
-STARTED_PIDS=()
-cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
-
-# wait_http NAME PID URL CODE [curl args...]: polls until URL answers CODE (30 s at most).
-wait_http() {
-    local name=$1 pid=$2 url=$3 want=$4 code=000
-    shift 4
-    for _ in $(seq 600); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url" || true)
-        [ "$code" = "$want" ] && return 0
-        kill -0 "$pid" 2>/dev/null || die "$name exited at start (see $WORK_DIR)"
-        sleep 0.05
-    done
-    die "$name did not answer $want on $url within 30 s (last: $code)"
-}
+bench_init gate
+build auth-service bench-ceiling
 
 # --- Orthanc with one instance ---------------------------------------------------------------
 ORTHANC_PORT=$(free_port)
@@ -111,27 +65,19 @@ CREATED=$(curl -sf -u "$ORTHANC_USER:$ORTHANC_PASSWORD" "http://127.0.0.1:$ORTHA
 read -r INSTANCE STUDY < <(printf '%s' "$CREATED" | python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["ID"], c["ParentStudy"])')
 
 # --- auth-service with the gate --------------------------------------------------------------
-AUTH_PORT=$(free_port)
-mkdir -p "$WORK_DIR/auth"
-(cd "$WORK_DIR/auth" && exec env -i PATH="$PATH" HOME="$HOME" BIND_ADDRESS="127.0.0.1:$AUTH_PORT" \
-    SECRET_KEY=bench-secret USERS="{\"$USER_NAME\":\"$USER_PASSWORD\"}" RUST_LOG=warn \
-    ORTHANC_URL="http://127.0.0.1:$ORTHANC_PORT/" ORTHANC_USER="$ORTHANC_USER" \
-    ORTHANC_PASSWORD="$ORTHANC_PASSWORD" GATE_PATH_PREFIX=/orthanc/ GATE_COOKIE_SECURE=false \
-    "$AUTH_SERVICE_BIN") >"$WORK_DIR/auth/log" 2>&1 &
-AUTH_PID=$!
-STARTED_PIDS+=("$AUTH_PID")
-wait_http auth-service "$AUTH_PID" "http://127.0.0.1:$AUTH_PORT/health" 200
+start_server auth-service "$AUTH_SERVICE_BIN" SECRET_KEY=bench-secret \
+    USERS="{\"$USER_NAME\":\"$USER_PASSWORD\"}" ORTHANC_URL="http://127.0.0.1:$ORTHANC_PORT/" \
+    ORTHANC_USER="$ORTHANC_USER" ORTHANC_PASSWORD="$ORTHANC_PASSWORD" GATE_PATH_PREFIX=/orthanc/ \
+    GATE_COOKIE_SECURE=false
+AUTH_PORT=$SERVER_PORT
 TOKEN=$(curl -sf -u "$USER_NAME:$USER_PASSWORD" -X PUT -H 'Content-Type: application/json' \
     "http://127.0.0.1:$AUTH_PORT/tokens/viewer-instant-link" \
     -d '{"resources":[{"dicom-uid":"1.2.826.0.1.3680043.10.543.77","orthanc-id":"'$STUDY'","level":"study"}]}' |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') || die "token creation failed"
 
 # --- the bare actix-web ceiling, for gate/ceiling ----------------------------------------------
-CEILING_PORT=$(free_port)
-(cd "$WORK_DIR" && exec env -i PATH="$PATH" BIND_ADDRESS="127.0.0.1:$CEILING_PORT" \
-    "$REPO_DIR/target/release/bench-ceiling") >"$WORK_DIR/ceiling.log" 2>&1 &
-STARTED_PIDS+=("$!")
-wait_http ceiling "$!" "http://127.0.0.1:$CEILING_PORT/health" 200
+start_server ceiling "$REPO_DIR/target/release/bench-ceiling"
+CEILING_PORT=$SERVER_PORT
 
 # --- nginx: the shipped snippet, plus a server with no gate ----------------------------------
 GATED_PORT=$(free_port)
@@ -194,57 +140,21 @@ GATE_HEADERS=(-u "$USER_NAME:$USER_PASSWORD" -H "X-Original-URI: $PREVIEW" -H "X
     die "the gate does not allow the preview"
 
 # --- wrk -------------------------------------------------------------------------------------
-write_lua() { # write_lua FILE [HEADER=value ...]
-    local file=$1 header
-    shift
-    {
-        for header in "$@"; do
-            printf 'wrk.headers["%s"] = [==[%s]==]\n' "${header%%=*}" "${header#*=}"
-        done
-        cat <<'LUA'
-non2xx = 0
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function response(status, headers, body)
-    if status < 200 or status > 299 then non2xx = non2xx + 1 end
-end
-function done(summary, latency, requests)
-    local bad = 0
-    for _, thread in ipairs(threads) do bad = bad + thread:get("non2xx") end
-    local e = summary.errors
-    io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d socket_errors=%d\n",
-        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), bad,
-        e.connect + e.read + e.write + e.timeout))
-end
-LUA
-    } >"$file"
-}
-write_lua "$WORK_DIR/gate.lua" "Authorization=Basic $(b64 "$USER_NAME:$USER_PASSWORD")" \
+write_lua "$WORK_DIR/gate.lua" 204 "" "" "Authorization=Basic $(b64 "$USER_NAME:$USER_PASSWORD")" \
     "X-Original-URI=$PREVIEW" "X-Original-Method=GET" "token=$TOKEN"
-write_lua "$WORK_DIR/preview.lua" "token=$TOKEN"
-
-: >"$WORK_DIR/rows"
-run_wrk() { # run_wrk LABEL CONNECTIONS LUA URL
-    local label=$1 conns=$2 out line
-    log "wrk $label: -t$WRK_THREADS -c$conns -d$DURATION"
-    out=$(wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -s "$3" "$4")
-    line=$(printf '%s\n' "$out" | grep '^BENCH ') || die "$label: wrk printed no summary"
-    printf '%s\n' "$line" | awk -v label="$label" -v conns="$conns" '{
-        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        printf "%s %s %.0f %.2f %.2f %d %d\n", label, conns, v["requests"] / (v["duration_us"] / 1e6),
-            v["p50_us"] / 1000, v["p99_us"] / 1000, v["non2xx"], v["socket_errors"]
-    }' >>"$WORK_DIR/rows"
-}
+write_lua "$WORK_DIR/ceiling.lua" 200 "" "" "Authorization=Basic $(b64 "$USER_NAME:$USER_PASSWORD")" \
+    "X-Original-URI=$PREVIEW" "X-Original-Method=GET" "token=$TOKEN"
+write_lua "$WORK_DIR/preview.lua" 200 "" "" "token=$TOKEN"
 
 MAX_CONNS=$(printf '%s\n' $CONNECTIONS | sort -n | tail -1)
 log "warm-up (2 s each, not reported)"
-wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/gate.lua" "http://127.0.0.1:$AUTH_PORT/gate" >/dev/null
-wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/preview.lua" "http://127.0.0.1:$GATED_PORT$PREVIEW" >/dev/null
+warm_up "$MAX_CONNS" "$WORK_DIR/gate.lua" "http://127.0.0.1:$AUTH_PORT/gate"
+warm_up "$MAX_CONNS" "$WORK_DIR/preview.lua" "http://127.0.0.1:$GATED_PORT$PREVIEW"
 # Each gate run and its ceiling run follow each other at each load, and so do the gated and
 # ungated previews below: a background load that comes and goes hits both alike.
 for conns in $CONNECTIONS; do
     run_wrk gate "$conns" "$WORK_DIR/gate.lua" "http://127.0.0.1:$AUTH_PORT/gate"
-    run_wrk ceiling "$conns" "$WORK_DIR/gate.lua" "http://127.0.0.1:$CEILING_PORT/health"
+    run_wrk ceiling "$conns" "$WORK_DIR/ceiling.lua" "http://127.0.0.1:$CEILING_PORT/health"
 done
 for conns in $CONNECTIONS; do
     run_wrk preview "$conns" "$WORK_DIR/preview.lua" "http://127.0.0.1:$GATED_PORT$PREVIEW"
@@ -253,16 +163,12 @@ done
 
 # --- report ----------------------------------------------------------------------------------
 {
-    printf '# %s nproc=%s commit=%s wrk -t%s -d%s\n' "$(date -u +%FT%TZ)" "$(nproc)" \
-        "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$WRK_THREADS" "$DURATION"
-    printf '%-10s %6s %10s %9s %9s %7s %8s\n' scenario conns req/s p50_ms p99_ms non2xx sockerr
-    awk '{ printf "%-10s %6s %10s %9s %9s %7s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
+    header_line
+    print_rows
     for conns in $CONNECTIONS; do
-        awk -v c="$conns" '$2 == c && $1 == "preview" { p = $3 } $2 == c && $1 == "no-gate" { n = $3 }
-            END { if (n > 0) printf "preview/no-gate c%s %.1f %%\n", c, 100 * p / n }' "$WORK_DIR/rows"
+        ratio "preview/no-gate c$conns" "$(rate preview "$conns")" "$(rate no-gate "$conns")"
     done
     for conns in $CONNECTIONS; do
-        awk -v c="$conns" '$2 == c && $1 == "gate" { g = $3 } $2 == c && $1 == "ceiling" { n = $3 }
-            END { if (n > 0) printf "gate/ceiling c%s %.1f %%\n", c, 100 * g / n }' "$WORK_DIR/rows"
+        ratio "gate/ceiling c$conns" "$(rate gate "$conns")" "$(rate ceiling "$conns")"
     done
 } | tee "$RESULTS_FILE"

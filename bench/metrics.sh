@@ -8,66 +8,20 @@
 #   bash bench/metrics.sh                          # DURATION=10s CONNECTIONS=64 ROUNDS=5
 #   DURATION=2s ROUNDS=1 bash bench/metrics.sh     # a sanity check
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-5}
-WRK_THREADS=2
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 BIN=$REPO_DIR/target/release/auth-service
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench/metrics: %s\n' "$*" >&2; exit 1; }
+bench_init metrics
+build auth-service
 
-if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
-    log "installing wrk and curl (Debian packages)"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update
-    $SUDO apt-get install -y wrk curl
-fi
-command -v python3 >/dev/null || die "python3 is needed (free ports, JSON)"
-
-log "building auth-service (release)"
-(cd "$REPO_DIR" && cargo build --release -p auth-service)
-
-WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/auth-metrics-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# start NAME ENABLE_METRICS -> prints the base URL once GET /health answers 200
-start() {
-    local name=$1 enabled=$2 port tries=0
-    port=$(free_port)
-    mkdir -p "$WORK_DIR/$name"
-    (cd "$WORK_DIR/$name" && exec env -i PATH="$PATH" BIND_ADDRESS="127.0.0.1:$port" \
-        SECRET_KEY=bench-secret USERS='{"bench":"bench-pass"}' RUST_LOG=warn \
-        ENABLE_METRICS="$enabled" "$BIN") >"$WORK_DIR/$name/log" 2>&1 &
-    PIDS+=("$!")
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ]; do
-        tries=$((tries + 1))
-        [ "$tries" -lt 3000 ] || { cat "$WORK_DIR/$name/log" >&2; die "$name did not start"; }
-        sleep 0.01
-    done
-    printf 'http://127.0.0.1:%s' "$port"
-}
-
-WITH=$(start with-metrics true)
-WITHOUT=$(start without-metrics false)
-log "with metrics: $WITH, without: $WITHOUT"
+start_server with-metrics "$BIN" SECRET_KEY=bench-secret USERS='{"bench":"bench-pass"}' ENABLE_METRICS=true
+WITH=$SERVER_URL
+start_server without-metrics "$BIN" SECRET_KEY=bench-secret USERS='{"bench":"bench-pass"}' ENABLE_METRICS=false
+WITHOUT=$SERVER_URL
 
 TOKEN=$(curl -sf -u bench:bench-pass -X PUT -H 'Content-Type: application/json' \
     --data '{"resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"expiration-date":"2099-12-31T23:59:59Z"}' \
@@ -78,41 +32,34 @@ for url in "$WITH" "$WITHOUT"; do
     curl -sf -u bench:bench-pass -H 'Content-Type: application/json' -H "token: $TOKEN" --data "$BODY" \
         "$url/tokens/validate" | grep -q '"granted":true' || die "validate on $url did not grant"
 done
-BASIC=$(printf 'bench:bench-pass' | base64 | tr -d '\n')
-cat >"$WORK_DIR/validate.lua" <<LUA
-wrk.method = "POST"
-wrk.body = [==[$BODY]==]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Basic $BASIC"
-wrk.headers["token"] = "$TOKEN"
-LUA
-
-rps() { # rps URL DURATION -> requests per second
-    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2" -s "$WORK_DIR/validate.lua" "$1/tokens/validate" |
-        awk '/^Requests\/sec:/ { printf "%.0f", $2 }'
-}
+write_lua "$WORK_DIR/validate.lua" 200 POST "$BODY" "Content-Type=application/json" \
+    "Authorization=Basic $(b64 bench:bench-pass)" "token=$TOKEN"
 
 log "warm-up (2 s each, not reported)"
-rps "$WITH" 2s >/dev/null
-rps "$WITHOUT" 2s >/dev/null
-: >"$WORK_DIR/with"
-: >"$WORK_DIR/without"
+warm_up "$CONNECTIONS" "$WORK_DIR/validate.lua" "$WITH/tokens/validate"
+warm_up "$CONNECTIONS" "$WORK_DIR/validate.lua" "$WITHOUT/tokens/validate"
 for round in $(seq 1 "$ROUNDS"); do
     # Alternate which goes first so a drift in background load does not favour one side.
     if [ $((round % 2)) -eq 1 ]; then order="with without"; else order="without with"; fi
     for side in $order; do
         if [ "$side" = with ]; then url=$WITH; else url=$WITHOUT; fi
-        r=$(rps "$url" "$DURATION")
-        printf '%s\n' "$r" >>"$WORK_DIR/$side"
-        log "round $round $side-metrics: $r req/s"
+        run_wrk "$side-metrics" "$CONNECTIONS" "$WORK_DIR/validate.lua" "$url/tokens/validate"
+        log "round $round $side-metrics: $(tail -1 "$WORK_DIR/rows" | awk '{ print $3 }') req/s"
     done
 done
-median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-MED_WITH=$(median "$WORK_DIR/with")
-MED_WITHOUT=$(median "$WORK_DIR/without")
+# median LABEL: the median req/s of that label's rounds.
+median() {
+    awk -v s="$1" '$1 == s { print $3 }' "$WORK_DIR/rows" | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+MED_WITH=$(median with-metrics)
+MED_WITHOUT=$(median without-metrics)
 awk -v w="$MED_WITH" -v wo="$MED_WITHOUT" -v rounds="$ROUNDS" -v d="$DURATION" -v c="$CONNECTIONS" 'BEGIN {
     ratio = w / wo
     printf "validate, %s rounds of %s at %s connections (median req/s)\n", rounds, d, c
     printf "  with metrics     %8d\n  without metrics  %8d\n  ratio            %8.3f  (budget >= 0.950: %s)\n",
         w, wo, ratio, (ratio >= 0.95 ? "within" : "OVER")
 }'
+if awk '$6 > 0 || $7 > 0' "$WORK_DIR/rows" | grep -q .; then
+    die "some answers were not 200, or sockets failed: not a valid measurement"
+fi

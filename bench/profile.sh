@@ -12,12 +12,11 @@
 # cargo profile `profiling` (release plus line tables, so perf unwinds through DWARF) and writes a
 # flamegraph with inferno (`cargo install inferno`).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROUTE=${ROUTE:-validate}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10s}
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 FLAMEGRAPH=${FLAMEGRAPH:-}
 if [ -n "$FLAMEGRAPH" ]; then
     command -v inferno-flamegraph >/dev/null || die "FLAMEGRAPH=1 needs inferno: cargo install inferno"
@@ -27,35 +26,17 @@ else
 fi
 BIN=$REPO_DIR/target/$PROFILE/auth-service
 
-die() { printf 'profile: %s\n' "$*" >&2; exit 1; }
 command -v perf >/dev/null || die "perf is needed: apt-get install linux-perf"
-command -v wrk >/dev/null || die "wrk is needed: apt-get install wrk"
 perf stat -e task-clock true >/dev/null 2>&1 || die "perf cannot count on this machine (perf_event_paranoid?)"
 
 (cd "$REPO_DIR" && cargo build --profile "$PROFILE" -p auth-service)
 
-WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/auth-profile.XXXXXX")
-PIDS=()
+bench_init profile
 printf '{"roles":{},"available-labels":[]}\n' >"$WORK_DIR/permissions.json"
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK_DIR"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$port
-(cd "$WORK_DIR" && exec env -i PATH="$PATH" SECRET_KEY=bench-secret USERS='{"bench":"bench-pass"}' \
-    PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ PERMISSIONS_FILE_PATH="$WORK_DIR/permissions.json" RUST_LOG=warn \
-    BIND_ADDRESS=127.0.0.1:$port "$BIN") >"$WORK_DIR/log" 2>&1 &
-PID=$!
-PIDS+=("$PID")
-for _ in $(seq 1 200); do
-    curl -sf -o /dev/null "$URL/health" && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK_DIR/log" >&2; die "auth-service exited"; }
-    sleep 0.05
-done
+start_server auth-service "$BIN" SECRET_KEY=bench-secret USERS='{"bench":"bench-pass"}' \
+    PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ PERMISSIONS_FILE_PATH="$WORK_DIR/permissions.json"
+PID=$SERVER_PID
+URL=$SERVER_URL
 
 CREATE='{"resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}'
 TOKEN=$(curl -sf -u bench:bench-pass -X PUT -H 'Content-Type: application/json' --data-binary "$CREATE" \
@@ -67,15 +48,9 @@ case $ROUTE in
     create) METHOD=PUT; PATH_=/tokens/stone-viewer-publication; BODY=$CREATE ;;
     *) die "ROUTE must be validate, decode or create" ;;
 esac
-BASIC=$(printf 'bench:bench-pass' | base64)
-cat >"$WORK_DIR/req.lua" <<LUA
-wrk.method = "$METHOD"
-wrk.body = [==[$BODY]==]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Basic $BASIC"
-LUA
-
-wrk -t2 -c"$CONNECTIONS" -d2s -s "$WORK_DIR/req.lua" "$URL$PATH_" >/dev/null # warm-up
+write_lua "$WORK_DIR/req.lua" 2xx "$METHOD" "$BODY" "Content-Type=application/json" \
+    "Authorization=Basic $(b64 bench:bench-pass)"
+warm_up "$CONNECTIONS" "$WORK_DIR/req.lua" "$URL$PATH_"
 perf record -F 2999 "${CALL_GRAPH[@]}" -o "$WORK_DIR/perf.data" -p "$PID" -- sleep "${DURATION%s}" \
     2>"$WORK_DIR/perf.log" &
 PERF=$!

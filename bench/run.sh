@@ -9,15 +9,13 @@
 # validate/ceiling ratios, and writes the same text to bench/last-run.txt. The get-profile scenario
 # (Keycloak access tokens) needs node and npm; without them it is skipped, loudly.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-16 64}
-WRK_THREADS=2
 USER_NAME=bench
 USER_PASSWORD=bench-pass
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 AUTH_SERVICE_BIN=$REPO_DIR/target/release/auth-service
 CEILING_BIN=$REPO_DIR/target/release/bench-ceiling
 PERMISSIONS_FIXTURE=$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc
@@ -31,18 +29,7 @@ REALM_CLIENT_SECRET=doctor-app-secret
 # for every wrk run, so one run may last at most this long.
 REALM_TOKEN_MAX_RUN_S=300
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-# --- tools -----------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
-    log "installing wrk and curl (Debian packages)"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update
-    $SUDO apt-get install -y wrk curl
-fi
-command -v python3 >/dev/null || die "python3 is needed (ports, JSON); install the python3 package"
+bench_init auth-service
 
 duration_s() { # wrk's duration syntax (10, 10s, 2m, 1h) -> seconds; 0 when unrecognised
     [[ $1 =~ ^([0-9]+)([smh]?)$ ]] || { echo 0; return; }
@@ -83,31 +70,7 @@ elif [ ! -e "$REALM_DIR/node_modules/.auth-service-installed" ]; then
     rmdir "$REALM_DIR/.npm-ci.lock"
 fi
 
-log "building release binaries"
-(cd "$REPO_DIR" && cargo build --release -p auth-service -p bench-ceiling)
-
-# --- process bookkeeping ---------------------------------------------------------------------
-WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/auth-bench.XXXXXX")
-STARTED_PIDS=()
-cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
+build auth-service bench-ceiling
 
 kib_field() { # kib_field PID VmRSS|VmHWM -> value in KiB
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
@@ -115,87 +78,15 @@ kib_field() { # kib_field PID VmRSS|VmHWM -> value in KiB
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-# start_server NAME BINARY [VAR=value ...]: runs BINARY in its own temp cwd with a clean
-# environment plus the given variables; sets SERVER_PID, SERVER_URL and STARTUP_MS (from spawn to
-# the first 200 on GET /health).
-start_server() {
-    local name=$1 binary=$2
-    shift 2
-    local port run_dir started code=000 deadline
-    port=$(free_port)
-    run_dir=$WORK_DIR/$name
-    mkdir -p "$run_dir"
-    SERVER_URL=http://127.0.0.1:$port
-    started=$(now_us)
-    (cd "$run_dir" && exec env -i PATH="$PATH" HOME="$HOME" BIND_ADDRESS="127.0.0.1:$port" "$@" "$binary") \
-        >"$run_dir/log" 2>&1 &
-    SERVER_PID=$!
-    STARTED_PIDS+=("$SERVER_PID")
-    deadline=$((started + 30000000))
-    while :; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' -u "$USER_NAME:$USER_PASSWORD" "$SERVER_URL/health" || true)
-        [ "$code" = 200 ] && break
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            cat "$run_dir/log" >&2
-            die "$name exited before answering GET /health"
-        fi
-        if [ "$(now_us)" -gt "$deadline" ]; then
-            cat "$run_dir/log" >&2
-            die "$name did not answer 200 on GET /health within 30 s (last status $code)"
-        fi
-    done
-    STARTUP_MS=$(awk -v d="$(($(now_us) - started))" 'BEGIN { printf "%.1f", d / 1000 }')
-    log "$name up on $SERVER_URL (pid $SERVER_PID) in $STARTUP_MS ms"
-}
-
-stop_server() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
 # --- wrk scripts -----------------------------------------------------------------------------
 BASIC=$(printf '%s:%s' "$USER_NAME" "$USER_PASSWORD" | base64 | tr -d '\n')
 
-# write_lua FILE METHOD BODY [HEADER=value ...]
-write_lua() {
-    local file=$1 method=$2 body=$3 header
+# api_lua FILE METHOD BODY [HEADER=value ...]: a wrk script of JSON calls with the bench user's
+# credentials; answers other than 2xx are counted as bad.
+api_lua() {
+    local file=$1 method=$2 body=$3
     shift 3
-    {
-        printf 'wrk.method = "%s"\n' "$method"
-        printf 'wrk.body = [==[%s]==]\n' "$body"
-        printf 'wrk.headers["Content-Type"] = "application/json"\n'
-        printf 'wrk.headers["Authorization"] = "Basic %s"\n' "$BASIC"
-        for header in "$@"; do
-            printf 'wrk.headers["%s"] = [==[%s]==]\n' "${header%%=*}" "${header#*=}"
-        done
-        cat <<'LUA'
-
--- Each wrk thread has its own Lua state: count there, sum in done() through the thread handles.
-non2xx = 0
-local threads = {}
-
-function setup(thread)
-    table.insert(threads, thread)
-end
-
-function response(status, headers, body)
-    if status < 200 or status > 299 then
-        non2xx = non2xx + 1
-    end
-end
-
-function done(summary, latency, requests)
-    local bad = 0
-    for _, thread in ipairs(threads) do
-        bad = bad + thread:get("non2xx")
-    end
-    local e = summary.errors
-    io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d socket_errors=%d\n",
-        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), bad,
-        e.connect + e.read + e.write + e.timeout))
-end
-LUA
-    } >"$file"
+    write_lua "$file" 2xx "$method" "$body" "Content-Type=application/json" "Authorization=Basic $BASIC" "$@"
 }
 
 # check_first NAME URL METHOD BODY [HEADER=value ...]: one request like the ones wrk will send;
@@ -213,23 +104,6 @@ check_first() {
     [ "$code" = 200 ] || die "$name: first answer was $code, not 200: $out"
     printf '%s' "$out"
 }
-
-# run_wrk LABEL CONNECTIONS LUA URL: runs wrk, appends "LABEL CONNECTIONS req/s p50 p99 non2xx sockerr"
-# to $WORK_DIR/rows.
-run_wrk() {
-    local label=$1 conns=$2 lua=$3 url=$4 out line
-    log "wrk $label: -t$WRK_THREADS -c$conns -d$DURATION"
-    out=$(wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -s "$lua" "$url")
-    printf '%s\n' "$out" | sed 's/^/    /' >&2
-    line=$(printf '%s\n' "$out" | grep '^BENCH ') || die "$label: wrk printed no summary"
-    printf '%s\n' "$line" | awk -v label="$label" -v conns="$conns" '{
-        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        printf "%s %s %.0f %.2f %.2f %d %d\n", label, conns, v["requests"] / (v["duration_us"] / 1e6),
-            v["p50_us"] / 1000, v["p99_us"] / 1000, v["non2xx"], v["socket_errors"]
-    }' >>"$WORK_DIR/rows"
-}
-
-: >"$WORK_DIR/rows"
 
 # start_rss_sampler PID FILE: writes the peak VmRSS (KiB) of PID to FILE until stopped; sets SAMPLER_PID.
 start_rss_sampler() {
@@ -288,9 +162,9 @@ check_granted() { # check_granted NAME URL
 check_granted validate "$AUTH_URL"
 check_first decode "$AUTH_URL/tokens/decode" POST "$DECODE_BODY" >/dev/null
 
-write_lua "$WORK_DIR/validate.lua" POST "$VALIDATE_BODY" "token=$TOKEN"
-write_lua "$WORK_DIR/create.lua" PUT "$CREATE_BODY"
-write_lua "$WORK_DIR/decode.lua" POST "$DECODE_BODY"
+api_lua "$WORK_DIR/validate.lua" POST "$VALIDATE_BODY" "token=$TOKEN"
+api_lua "$WORK_DIR/create.lua" PUT "$CREATE_BODY"
+api_lua "$WORK_DIR/decode.lua" POST "$DECODE_BODY"
 
 # 100,000 distinct valid tokens (signed like PyJWT with the same key), for the memory bound of the
 # verified-share cache: a flood of distinct tokens must evict, never grow memory.
@@ -307,7 +181,7 @@ with open(sys.argv[1], "w") as out:
         sig = b64(hmac.new(b"bench-secret", signing, hashlib.sha256).digest())
         out.write((signing + b"." + sig).decode() + "\n")
 PY
-write_lua "$WORK_DIR/validate-distinct.lua" POST "$VALIDATE_BODY"
+api_lua "$WORK_DIR/validate-distinct.lua" POST "$VALIDATE_BODY"
 cat >>"$WORK_DIR/validate-distinct.lua" <<LUA
 
 -- Each thread walks the token list from its own offset: every request sends another token.
@@ -333,8 +207,8 @@ check_granted ceiling "$CEILING_URL"
 
 # Discarded warm-up: first connections, page faults, allocator growth.
 log "warm-up (2 s each, not reported)"
-wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate" >/dev/null
-wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/validate.lua" "$CEILING_URL/tokens/validate" >/dev/null
+warm_up "$MAX_CONNS" "$WORK_DIR/validate.lua" "$AUTH_URL/tokens/validate"
+warm_up "$MAX_CONNS" "$WORK_DIR/validate.lua" "$CEILING_URL/tokens/validate"
 
 for conns in $CONNECTIONS; do
     if [ "$conns" = "$MAX_CONNS" ]; then
@@ -394,7 +268,7 @@ import json, sys
 p = json.load(sys.stdin)
 sys.exit(0 if p.get("name") not in (None, "", "Anonymous") and p.get("permissions") else 1)' ||
         die "get-profile: the access token gave no user profile (anonymous?): $answer"
-    write_lua "$WORK_DIR/get-profile.lua" POST "$body"
+    api_lua "$WORK_DIR/get-profile.lua" POST "$body"
     PROFILE_ANSWER=$answer
 }
 
@@ -432,7 +306,7 @@ if [ -z "$GET_PROFILE_SKIPPED" ]; then
     REALM_DISCOVERY_BEFORE=$(realm_stat discovery)
     REALM_CPU_BEFORE=$(cpu_ms "$REALM_PID")
     log "warm-up (2 s, not reported)"
-    wrk -t"$WRK_THREADS" -c"$MAX_CONNS" -d2s -s "$WORK_DIR/get-profile.lua" "$KC_URL/user/get-profile" >/dev/null
+    warm_up "$MAX_CONNS" "$WORK_DIR/get-profile.lua" "$KC_URL/user/get-profile"
     for conns in $CONNECTIONS; do
         profile_lua # a fresh token per run: they live 300 s
         run_wrk get-profile "$conns" "$WORK_DIR/get-profile.lua" "$KC_URL/user/get-profile"
@@ -446,13 +320,9 @@ if [ -z "$GET_PROFILE_SKIPPED" ]; then
 fi
 
 # --- report ----------------------------------------------------------------------------------
-rate() { awk -v s="$1" -v c="$2" '$1 == s && $2 == c { print $3 }' "$WORK_DIR/rows"; }
 {
-    printf '# auth-service bench: %s, nproc %s, commit %s, wrk -t%s -d%s\n' \
-        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" \
-        "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$WRK_THREADS" "$DURATION"
-    printf '%-14s %5s %10s %8s %8s %8s %8s\n' scenario conns 'req/s' 'p50_ms' 'p99_ms' non2xx sock_err
-    awk '{ printf "%-14s %5s %10s %8s %8s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$WORK_DIR/rows"
+    header_line
+    print_rows
     [ -z "$GET_PROFILE_SKIPPED" ] || printf 'get-profile SKIPPED: %s\n' "$GET_PROFILE_SKIPPED"
     echo
     printf '%-42s %s\n' 'startup_ms auth-service' "$AUTH_STARTUP_MS"

@@ -229,16 +229,19 @@ impl ShareRegistry {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for (i, record) in late.iter().enumerate() {
-            if let Err(e) = self.calls.time(self.store.record(record, now)).await {
+        // One transaction for all of them (all or none), like the writer's batches.
+        if !late.is_empty() {
+            if let Err(e) = self.calls.time(self.store.record_many(&late, now)).await {
                 let mut unrecorded = self
                     .unrecorded
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                unrecorded.extend(late[i..].iter().cloned());
+                unrecorded.extend(late);
                 return Err(Unavailable(e));
             }
-            tracing::info!(share = %record.id, "share recorded late");
+            for record in &late {
+                tracing::info!(share = %record.id, "share recorded late");
+            }
         }
         let mut retry = self.retry_batch.lock().await;
         if let Some((batch_id, deltas)) = retry.as_ref() {

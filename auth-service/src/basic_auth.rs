@@ -96,15 +96,23 @@ impl FromRequest for Caller {
         let throttle = req
             .app_data::<web::Data<LoginThrottle>>()
             .and_then(|t| Some((t, t.client(req.peer_addr().map(|a| a.ip()), req.headers())?)));
-        if let Some((throttle, client)) = &throttle {
-            if let Err(retry_after) = throttle.admit(*client) {
+        let result = credentials.check(req.headers().get(AUTHORIZATION));
+        let Some((throttle, client)) = throttle else {
+            return ready(result);
+        };
+        match (&result, throttle.admit(client)) {
+            (Ok(caller), Ok(())) => throttle.record_success(client, &caller.user),
+            // Locked out: the same 429 for every password, except for a user that has already
+            // logged in from this address (the plugin must not be locked out by a stranger).
+            (Ok(caller), Err(_)) if throttle.is_proven(client, &caller.user) => {}
+            (Ok(_) | Err(Error::BadCredentials), Err(retry_after)) => {
                 tracing::warn!(%client, retry_after, "basic auth throttled");
                 return ready(Err(Error::TooManyFailedLogins { retry_after }));
             }
-        }
-        let result = credentials.check(req.headers().get(AUTHORIZATION));
-        if let (Err(Error::BadCredentials), Some((throttle, client))) = (&result, &throttle) {
-            throttle.record_failure(*client);
+            (Err(Error::BadCredentials), Ok(())) => throttle.record_failure(client),
+            // No header, another scheme, no user:password pair: not a login attempt, so neither
+            // counted nor throttled (its 401 says nothing about any password).
+            (Err(_), _) => {}
         }
         ready(result)
     }

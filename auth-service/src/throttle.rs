@@ -1,8 +1,11 @@
 //! Failed basic-auth throttling: a token bucket per client address. Every wrong user/password
 //! pair takes a token; tokens come back one per refill period up to the burst. A client with no
-//! token left is answered 429 before its credentials are looked at, so guessing goes no faster
-//! than the refill. Correct credentials take nothing, so callers that know their password (the
-//! Orthanc plugin, the landing page) are never slowed by their own traffic.
+//! token left is answered 429 whatever its credentials, so guessing goes no faster than the
+//! refill. Correct credentials take nothing, so callers that know their password (the Orthanc
+//! plugin, the landing page) are never slowed by their own traffic, and a user that has already
+//! logged in from an address keeps getting in from there while that address is locked out: a
+//! stranger sharing the plugin's address (or a client with an old password) cannot lock the
+//! plugin out.
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,6 +19,9 @@ use crate::operations_settings::ThrottleSettings;
 /// starts again with a full bucket, which only favours the attacker spreading over this many
 /// addresses.
 const MAX_CLIENTS: u64 = 100_000;
+/// How long a user that logged in from an address stays let through that address's lockout
+/// without logging in again.
+const PROVEN_FOR: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
@@ -25,6 +31,8 @@ struct Bucket {
 
 pub struct LoginThrottle {
     buckets: moka::sync::Cache<IpAddr, Arc<Mutex<Bucket>>>,
+    /// (client, user) pairs that logged in with the right password.
+    proven: moka::sync::Cache<(IpAddr, Arc<str>), ()>,
     burst: f64,
     refill: Duration,
     trusted_proxies: Vec<IpNet>,
@@ -41,6 +49,10 @@ impl LoginThrottle {
             buckets: moka::sync::Cache::builder()
                 .max_capacity(MAX_CLIENTS)
                 .time_to_idle(idle)
+                .build(),
+            proven: moka::sync::Cache::builder()
+                .max_capacity(MAX_CLIENTS)
+                .time_to_idle(PROVEN_FOR)
                 .build(),
             burst: f64::from(settings.burst),
             refill: settings.refill,
@@ -97,6 +109,19 @@ impl LoginThrottle {
             let wait = (1.0 - bucket.tokens) * self.refill.as_secs_f64();
             Err((wait.ceil() as u64).max(1))
         }
+    }
+
+    /// `user` logged in from `client` with the right password.
+    pub fn record_success(&self, client: IpAddr, user: &Arc<str>) {
+        let key = (client, user.clone());
+        if !self.proven.contains_key(&key) {
+            self.proven.insert(key, ());
+        }
+    }
+
+    /// Whether `user` has logged in from `client` before (and so passes its lockout).
+    pub fn is_proven(&self, client: IpAddr, user: &Arc<str>) -> bool {
+        self.proven.contains_key(&(client, user.clone()))
     }
 
     /// A wrong user/password pair from `client`: one token less.

@@ -1,7 +1,7 @@
-//! Prometheus metrics: requests by route and status, request latency, validate decisions, and the
-//! latency and outcome of calls to Keycloak, MedDream, SMTP and the database, and the shares held
-//! in memory. One registry per application (two
-//! apps in one test process keep their own counts). On the hot path every handle is found without
+//! Prometheus metrics: requests by route and status, request latency, validate and gate
+//! decisions, the latency and outcome of calls to Keycloak, MedDream, SMTP and the database, and
+//! the shares held in memory. One registry per application (two apps in one test process keep
+//! their own counts). On the hot path every handle is found without
 //! allocating: route labels are remembered per exact path, counters are looked up by hash.
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,6 +35,8 @@ const CALL_BUCKETS: &[f64] = &[
 /// Route label of a request that matched no route (never the path: it is unbounded and may hold
 /// a token).
 const NO_ROUTE: &str = "(none)";
+/// The gate's outcome when Orthanc cannot be asked (denied with 503).
+pub const GATE_UNAVAILABLE: &str = "unavailable";
 /// The decisions listed from the start, at zero, so a dashboard sees every series.
 const DENIALS: [Denial; 6] = [
     Denial::Missing,
@@ -53,6 +55,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     decisions: IntCounterVec,
+    gate_decisions: IntCounterVec,
     /// Exact paths of parameterless routes to their label; bounded by the route table.
     routes: RwLock<HashMap<Box<str>, Arc<str>>>,
 }
@@ -82,18 +85,29 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let gate_decisions = IntCounterVec::new(
+            Opts::new(
+                "auth_gate_decisions_total",
+                "Access decisions of GET /gate (nginx auth_request), by outcome",
+            ),
+            &["outcome"],
+        )?;
         for outcome in std::iter::once("granted").chain(DENIALS.map(Denial::reason)) {
             decisions.get_metric_with_label_values(&[outcome])?;
+            gate_decisions.get_metric_with_label_values(&[outcome])?;
         }
+        gate_decisions.get_metric_with_label_values(&[GATE_UNAVAILABLE])?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(gate_decisions.clone()))?;
         Ok(Metrics {
             enabled,
             registry,
             requests,
             latency,
             decisions,
+            gate_decisions,
             routes: RwLock::new(HashMap::new()),
         })
     }
@@ -129,6 +143,17 @@ impl Metrics {
             Err(denial) => denial.reason(),
         };
         if let Ok(counter) = self.decisions.get_metric_with_label_values(&[outcome]) {
+            counter.inc();
+        }
+    }
+
+    /// A gate decision: `granted`, a denial's reason, or `unavailable` (Orthanc could not be
+    /// asked, so the request was denied).
+    pub fn record_gate_decision(&self, outcome: &str) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(counter) = self.gate_decisions.get_metric_with_label_values(&[outcome]) {
             counter.inc();
         }
     }

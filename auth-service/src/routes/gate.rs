@@ -11,6 +11,7 @@ use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::error::{Error, Result};
 use crate::gate::{cookie_token, Gate, TokenSource, Verdict, Visit};
+use crate::metrics::GATE_UNAVAILABLE;
 use crate::share_token::fingerprint;
 
 pub const REASON_HEADER: &str = "x-auth-reason";
@@ -44,6 +45,7 @@ pub async fn gate(
     };
     match gate.decide(&state.access, &visit, Utc::now()).await {
         Verdict::Allow { token, source, .. } => {
+            state.metrics.record_gate_decision("granted");
             tracing::debug!(token = %fingerprint(&token), ?source, "gate: allowed");
             let mut answer = HttpResponse::NoContent();
             answer.insert_header((CACHE_CONTROL, "no-store"));
@@ -57,10 +59,12 @@ pub async fn gate(
             Ok(answer.finish())
         }
         Verdict::Deny { denial, why } => {
+            state.metrics.record_gate_decision(denial.reason());
             tracing::info!(reason = denial.reason(), %why, "gate: denied");
             Ok(denied(denial))
         }
         Verdict::Unavailable(why) => {
+            state.metrics.record_gate_decision(GATE_UNAVAILABLE);
             tracing::warn!(%why, "gate: Orthanc unavailable, request denied");
             Err(Error::Unavailable {
                 error: "orthanc unavailable",

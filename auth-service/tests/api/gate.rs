@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::gate_stack::{
     free_port, raw_request, spawn_gate_app, GateStack, NginxServer, DENIED_URL,
 };
-use crate::helpers::{basic, TestApp, PASSWORD, USER};
+use crate::helpers::{basic, series_value, TestApp, PASSWORD, USER};
 
 /// Asks the gate directly, as nginx does: `(status, X-Auth-Reason)`.
 async fn ask_gate(
@@ -403,6 +403,23 @@ async fn known_resources_stay_allowed_from_the_cache_and_new_ones_get_503_when_o
         ask_gate(&stack.app, "GET", &unknown, &[]).await,
         (401, Some("missing".into()))
     );
+    // Each decision counted once, by outcome (nginx's sub-request for the visit included).
+    let metrics = stack
+        .app
+        .get_authorized("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (outcome, count) in [
+        ("granted", 2.0),
+        ("unavailable", 2.0),
+        ("missing", 1.0),
+        ("expired", 0.0),
+    ] {
+        let series = format!("auth_gate_decisions_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(series_value(&metrics, &series), count, "{series}");
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! stranger sharing the plugin's address (or a client with an old password) cannot lock the
 //! plugin out.
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,15 +37,19 @@ pub struct LoginThrottle {
     burst: f64,
     refill: Duration,
     trusted_proxies: Vec<IpNet>,
+    /// Until when (milliseconds since `epoch`) some bucket may be short of tokens: the last
+    /// failure plus the time an empty bucket takes to fill. Past it every bucket is full, so
+    /// `admit` looks nothing up: the usual case, where nobody is guessing, costs one clock read.
+    busy_until_ms: AtomicU64,
+    epoch: Instant,
+    full_refill: Duration,
 }
 
 impl LoginThrottle {
     pub fn new(settings: &ThrottleSettings) -> LoginThrottle {
+        let full_refill = settings.refill.saturating_mul(settings.burst);
         // A bucket left alone this long is full again: no need to keep it.
-        let idle = settings
-            .refill
-            .saturating_mul(settings.burst)
-            .max(Duration::from_secs(1));
+        let idle = full_refill.max(Duration::from_secs(1));
         LoginThrottle {
             buckets: moka::sync::Cache::builder()
                 .max_capacity(MAX_CLIENTS)
@@ -57,6 +62,9 @@ impl LoginThrottle {
             burst: f64::from(settings.burst),
             refill: settings.refill,
             trusted_proxies: settings.trusted_proxies.clone(),
+            busy_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            full_refill,
         }
     }
 
@@ -99,6 +107,9 @@ impl LoginThrottle {
 
     /// `Err(seconds to wait)` when `client` has no try left; takes nothing.
     pub fn admit(&self, client: IpAddr) -> Result<(), u64> {
+        if self.since_epoch_ms(Instant::now()) >= self.busy_until_ms.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let Some(bucket) = self.buckets.get(&client) else {
             return Ok(());
         };
@@ -126,6 +137,10 @@ impl LoginThrottle {
 
     /// A wrong user/password pair from `client`: one token less.
     pub fn record_failure(&self, client: IpAddr) {
+        // Before the bucket is emptied, so that `admit` never skips an empty one.
+        let busy_until = Instant::now() + self.full_refill;
+        self.busy_until_ms
+            .fetch_max(self.since_epoch_ms(busy_until) + 1, Ordering::Release);
         let burst = self.burst;
         let bucket = self.buckets.get_with(client, || {
             Arc::new(Mutex::new(Bucket {
@@ -139,6 +154,10 @@ impl LoginThrottle {
             tokens: (now.tokens - 1.0).max(0.0),
             at: now.at,
         };
+    }
+
+    fn since_epoch_ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn refilled(&self, bucket: &Mutex<Bucket>) -> Bucket {
@@ -213,6 +232,27 @@ mod tests {
             Ok(()),
             "another client is not touched"
         );
+    }
+
+    #[test]
+    fn once_every_bucket_has_refilled_clients_are_admitted_without_a_look_up() {
+        let t = LoginThrottle::new(&ThrottleSettings {
+            burst: 1,
+            refill: Duration::from_millis(20),
+            trusted_proxies: vec![],
+        });
+        let c = ip("192.0.2.1");
+        assert_eq!(
+            t.busy_until_ms.load(Ordering::Acquire),
+            0,
+            "quiet from the start"
+        );
+        t.record_failure(c);
+        assert!(t.admit(c).is_err(), "the bucket is empty");
+        assert!(t.busy_until_ms.load(Ordering::Acquire) >= 20);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(t.admit(c), Ok(()), "refilled");
+        assert!(t.since_epoch_ms(Instant::now()) >= t.busy_until_ms.load(Ordering::Acquire));
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub struct ViewerLinks {
     ohif_source: OhifDataSource,
     meddream_root: Option<PublicRoot>,
     meddream_service: bool,
+    /// Each viewer's page under its root, joined once (a URL parse per link showed in the
+    /// create profile).
+    stone_page: Option<String>,
+    osimis_page: Option<String>,
+    volview_page: Option<String>,
+    ohif_page: Option<String>,
 }
 
 impl ViewerLinks {
@@ -45,6 +51,10 @@ impl ViewerLinks {
             ohif_source: s.ohif_data_source,
             meddream_root: s.public_meddream_root.clone(),
             meddream_service: s.meddream.is_some(),
+            stone_page: page(&s.public_orthanc_root, "stone-webviewer/index.html"),
+            osimis_page: page(&s.public_orthanc_root, "osimis-viewer/app/index.html"),
+            volview_page: page(&s.public_orthanc_root, "volview/index.html"),
+            ohif_page: page(&s.public_ohif_root, "viewer"),
         }
     }
 
@@ -122,13 +132,11 @@ impl ViewerLinks {
         let token = query_value(token);
         let url = match t {
             StoneViewerPublication => join(
-                &self.orthanc,
-                "stone-webviewer/index.html",
+                &self.stone_page,
                 &format!("study={0}&selectedStudies={0}&token={token}", uids()),
             ),
             OsimisViewerPublication => join(
-                &self.orthanc,
-                "osimis-viewer/app/index.html",
+                &self.osimis_page,
                 &format!(
                     "pickableStudyIds={0}&selectedStudyIds={0}&token={token}",
                     oids()
@@ -139,23 +147,20 @@ impl ViewerLinks {
                     .map(|i| format!("../studies/{i}/archive"))
                     .collect();
                 join(
-                    &self.orthanc,
-                    "volview/index.html",
+                    &self.volview_page,
                     &format!("names=[archive.zip]&urls={}&token={token}", urls.join(",")),
                 )
             }
             OhifViewerPublication => match self.ohif_source {
                 OhifDataSource::DicomWeb => join(
-                    &self.ohif,
-                    "viewer",
+                    &self.ohif_page,
                     &format!("StudyInstanceUIDs={}&token={token}", uids()),
                 ),
                 OhifDataSource::DicomJson => {
                     // OHIF's dicom-json source opens one study per URL: the first one.
                     let first = id_iter(resources, Id::OrthancId).next().unwrap_or_default();
                     join(
-                        &self.ohif,
-                        "viewer",
+                        &self.ohif_page,
                         &format!("url=../studies/{first}/ohif-dicom-json&token={token}"),
                     )
                 }
@@ -227,10 +232,16 @@ fn ids(resources: &[Resource], id: Id) -> String {
 }
 
 /// URL-join like Python's `urljoin(root, path)` (a root without trailing `/` loses its last
-/// segment, as with the Python service), then the query appended as built.
-fn join(root: &Option<PublicRoot>, path: &str, query: &str) -> Option<String> {
-    let root = root.as_ref()?;
-    let mut url = root.url.join(path).ok()?.to_string();
+/// segment, as with the Python service).
+fn page(root: &Option<PublicRoot>, path: &str) -> Option<String> {
+    Some(root.as_ref()?.url.join(path).ok()?.to_string())
+}
+
+/// A viewer page (see [`page`]) with the query appended as built.
+fn join(page: &Option<String>, query: &str) -> Option<String> {
+    let page = page.as_ref()?;
+    let mut url = String::with_capacity(page.len() + 1 + query.len());
+    url.push_str(page);
     url.push('?');
     url.push_str(query);
     Some(url)

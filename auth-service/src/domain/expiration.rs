@@ -1,6 +1,9 @@
 //! Expiration dates: parsing what clients send (pydantic's lax datetime rules, minus naive
 //! datetimes) and printing exactly what the Python service prints.
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use std::sync::LazyLock;
+
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, TimeZone, Timelike, Utc};
 
 /// A validity-duration past this (100 years) is not a real request: the Orthanc plugin sends an
 /// uninitialised number (~1.4e14) when its caller gave none.
@@ -150,17 +153,34 @@ fn parse_iso(text: &str) -> Result<(NaiveDateTime, Option<FixedOffset>), Expirat
         return Err(Invalid);
     }
     let (date_part, rest) = text.split_at(10);
-    let date = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").map_err(|_| Invalid)?;
+    let date = parsed_with(date_part, &DATE).and_then(|p| p.to_naive_date().ok());
+    let date = date.ok_or(Invalid)?;
     if rest.is_empty() {
         return Ok((date.and_hms_opt(0, 0, 0).ok_or(Invalid)?, None));
     }
     let rest = rest.strip_prefix(['T', 't', ' ']).ok_or(Invalid)?;
     let (time_part, offset) = split_offset(rest)?;
-    let time = ["%H:%M:%S%.f", "%H:%M"]
-        .iter()
-        .find_map(|f| chrono::NaiveTime::parse_from_str(time_part, f).ok())
+    let time = [&*TIME_WITH_SECONDS, &*TIME_TO_MINUTES]
+        .into_iter()
+        .find_map(|items| parsed_with(time_part, items)?.to_naive_time().ok())
         .ok_or(Invalid)?;
     Ok((date.and_time(time), offset))
+}
+
+/// chrono's `parse_from_str` formats, read once: it reads its format string again on every
+/// call, which showed in the create profile. Parsing with the same items gives the same results.
+static DATE: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| items("%Y-%m-%d"));
+static TIME_WITH_SECONDS: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| items("%H:%M:%S%.f"));
+static TIME_TO_MINUTES: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| items("%H:%M"));
+
+fn items(format: &'static str) -> Vec<Item<'static>> {
+    StrftimeItems::new(format).collect()
+}
+
+fn parsed_with(text: &str, items: &[Item<'static>]) -> Option<Parsed> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
+    Some(parsed)
 }
 
 fn split_offset(text: &str) -> Result<(&str, Option<FixedOffset>), ExpirationParseError> {
@@ -275,6 +295,42 @@ mod tests {
                     text.starts_with(&format!("{expected}.000123")),
                     "{text} vs {expected}"
                 );
+            }
+        }
+    }
+
+    /// Mostly near-valid dates and times (out-of-range fields, one digit, odd separators), some
+    /// noise.
+    fn date_or_time_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let sep = proptest::sample::select(vec!["-", ":", ".", "", " ", "+"]);
+        prop_oneof![
+            (0u32..10_100, 0u32..14, 0u32..34, sep.clone(), sep.clone())
+                .prop_map(|(y, m, d, a, b)| format!("{y:04}{a}{m:02}{b}{d:02}")),
+            (
+                0u32..26,
+                0u32..62,
+                0u32..62,
+                0u32..1_000_000,
+                sep.clone(),
+                sep
+            )
+                .prop_map(|(h, m, s, f, a, b)| format!("{h:02}:{m:02}{a}{s:02}{b}{f}")),
+            (0u32..25, 0u32..61).prop_map(|(h, m)| format!("{h}:{m}")),
+            "[0-9:.+ T-]{0,14}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// The formats read once parse exactly as chrono's `parse_from_str` does.
+        #[test]
+        fn formats_read_once_parse_as_parse_from_str(text in date_or_time_like()) {
+            use chrono::{NaiveDate, NaiveTime};
+            let date = parsed_with(&text, &DATE).and_then(|p| p.to_naive_date().ok());
+            proptest::prop_assert_eq!(date, NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok());
+            for (items, format) in [(&*TIME_WITH_SECONDS, "%H:%M:%S%.f"), (&*TIME_TO_MINUTES, "%H:%M")] {
+                let time = parsed_with(&text, items).and_then(|p| p.to_naive_time().ok());
+                proptest::prop_assert_eq!(time, NaiveTime::parse_from_str(&text, format).ok());
             }
         }
     }

@@ -135,25 +135,24 @@ impl Metrics {
     }
 
     pub fn record_decision<T>(&self, decision: &Result<T, Denial>) {
-        if !self.enabled {
-            return;
-        }
         let outcome = match decision {
             Ok(_) => "granted",
             Err(denial) => denial.reason(),
         };
-        if let Ok(counter) = self.decisions.get_metric_with_label_values(&[outcome]) {
-            counter.inc();
-        }
+        self.count(&self.decisions, outcome);
     }
 
     /// A gate decision: `granted`, a denial's reason, or `unavailable` (Orthanc could not be
     /// asked, so the request was denied).
     pub fn record_gate_decision(&self, outcome: &str) {
+        self.count(&self.gate_decisions, outcome);
+    }
+
+    fn count(&self, outcomes: &IntCounterVec, outcome: &str) {
         if !self.enabled {
             return;
         }
-        if let Ok(counter) = self.gate_decisions.get_metric_with_label_values(&[outcome]) {
+        if let Ok(counter) = outcomes.get_metric_with_label_values(&[outcome]) {
             counter.inc();
         }
     }

@@ -114,12 +114,13 @@ pub fn from_decode(
 /// auth-service's links are plain ASCII and taken as they are (parsing every one showed in the
 /// landing bench's profile); anything else goes through the URL parser, which encodes it.
 fn location(text: &str) -> Option<HeaderValue> {
-    let web = |scheme: &str| matches!(scheme, "http" | "https");
-    let scheme = text.split_once("://").map(|(scheme, _)| scheme);
-    if scheme.is_some_and(|s| web(&s.to_ascii_lowercase()))
-        && text.len() > scheme.map_or(0, str::len) + 3
-        && text.bytes().all(|b| b.is_ascii_graphic())
-    {
+    let web =
+        |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    let plain = text
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| web(scheme) && !rest.is_empty())
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if plain {
         return HeaderValue::from_str(text).ok();
     }
     match Url::parse(text) {

@@ -16,7 +16,7 @@ CONNECTIONS=${CONNECTIONS:-16 64}
 USER_NAME=bench
 USER_PASSWORD=bench-pass
 
-AUTH_SERVICE_BIN=$REPO_DIR/target/release/auth-service
+AUTH_SERVICE_BIN=${AUTH_SERVICE_BIN:-$REPO_DIR/target/release/auth-service}
 CEILING_BIN=$REPO_DIR/target/release/bench-ceiling
 PERMISSIONS_FIXTURE=$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc
 RESULTS_FILE=$BENCH_DIR/last-run.txt

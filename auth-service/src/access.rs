@@ -57,9 +57,11 @@ pub struct Target<'a> {
     pub usage: Option<Usage>,
 }
 
-/// A token that passed [`AccessPolicy::admit`]: its share and its registry id.
+/// A token whose signature and claims were checked: its share and its registry id. What the
+/// verified-share cache holds, and what [`AccessPolicy::admit`] hands on once the registry and
+/// the expiry agree too.
 #[derive(Clone, Debug)]
-pub struct Admitted {
+pub struct Verified {
     pub share: Arc<ShareToken>,
     pub id: ShareId,
 }
@@ -88,7 +90,8 @@ pub struct AccessPolicy {
     /// Shares whose signature and claims were already checked, by token text: a repeat skips the
     /// HMAC and the JSON. Only the signature work is remembered; expiry, server id, revocation and
     /// the resource match are decided anew on every request.
-    verified: Option<Cache<Arc<str>, Arc<ShareToken>>>,
+    /// The registry id (a SHA-256 of the token) is kept with the share, so a repeat hashes nothing.
+    verified: Option<Cache<Arc<str>, Verified, foldhash::fast::RandomState>>,
     /// The registry's in-memory view: revoked and used-up shares, and which shares exist.
     known: Arc<KnownShares>,
     /// REQUIRE_REGISTERED_TOKENS: a token the registry does not hold is refused as invalid.
@@ -122,10 +125,12 @@ impl AccessPolicy {
         let verified = (cache_bytes > 0).then(|| {
             Cache::builder()
                 .max_capacity(cache_bytes)
-                .weigher(|token: &Arc<str>, share: &Arc<ShareToken>| {
-                    u32::try_from(token.len() + share.approximate_size()).unwrap_or(u32::MAX)
+                .weigher(|token: &Arc<str>, verified: &Verified| {
+                    let id = std::mem::size_of::<ShareId>();
+                    u32::try_from(token.len() + id + verified.share.approximate_size())
+                        .unwrap_or(u32::MAX)
                 })
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         AccessPolicy {
             codec,
@@ -136,16 +141,15 @@ impl AccessPolicy {
         }
     }
 
-    /// What the registry says of a token (signature already checked): its id, or why it is
+    /// What the registry says of a share (signature already checked): nothing, or why it is
     /// refused whatever it asks for. Asked on every request, cached share or not, so a
     /// revocation applies at once.
-    pub fn registered(&self, token: &str) -> Result<ShareId, Denial> {
-        let id = ShareId::of_token(token);
-        match self.known.standing(&id) {
+    pub fn registered(&self, id: &ShareId) -> Result<(), Denial> {
+        match self.known.standing(id) {
             Standing::Revoked => Err(Denial::Revoked),
             Standing::UsedUp => Err(Denial::UsedUp),
             Standing::Unknown if self.require_registered => Err(Denial::Invalid),
-            Standing::Unknown | Standing::Active => Ok(id),
+            Standing::Unknown | Standing::Active => Ok(()),
         }
     }
 
@@ -191,21 +195,21 @@ impl AccessPolicy {
     /// The first half of [`AccessPolicy::decide`]: what the token alone says (present, ours,
     /// not expired). The gate asks it before looking the resource up in Orthanc, so tokenless
     /// or forged requests never cost an Orthanc call.
-    pub fn admit(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Admitted, Denial> {
+    pub fn admit(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Verified, Denial> {
         let token = token.filter(|t| !t.is_empty()).ok_or(Denial::Missing)?;
-        let share = self.share(token).map_err(|_| Denial::Invalid)?;
-        let id = self.registered(token)?;
-        if share.is_expired(now) {
+        let verified = self.share(token).map_err(|_| Denial::Invalid)?;
+        self.registered(&verified.id)?;
+        if verified.share.is_expired(now) {
             return Err(Denial::Expired);
         }
-        Ok(Admitted { share, id })
+        Ok(verified)
     }
 
     /// The second half: whether an admitted share covers `target`. A grant is noted as a use
     /// of the share (last used at; batched, never a write here).
     pub fn authorize(
         &self,
-        admitted: &Admitted,
+        admitted: &Verified,
         target: &Target<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), Denial> {
@@ -234,16 +238,22 @@ impl AccessPolicy {
     /// The share a token carries once its signature and claims are checked (expiry not
     /// included), from the cache when this very token text was checked before. Refused tokens
     /// are never cached, so their error is always the codec's own.
-    pub fn share(&self, token: &str) -> Result<Arc<ShareToken>, DecodeError> {
-        let Some(cache) = &self.verified else {
-            return self.codec.decode(token).map(Arc::new);
+    pub fn share(&self, token: &str) -> Result<Verified, DecodeError> {
+        let verify = || {
+            self.codec.decode(token).map(|share| Verified {
+                share: Arc::new(share),
+                id: ShareId::of_token(token),
+            })
         };
-        if let Some(share) = cache.get(token) {
-            return Ok(share);
+        let Some(cache) = &self.verified else {
+            return verify();
+        };
+        if let Some(verified) = cache.get(token) {
+            return Ok(verified);
         }
-        let share = Arc::new(self.codec.decode(token)?);
-        cache.insert(Arc::from(token), share.clone());
-        Ok(share)
+        let verified = verify()?;
+        cache.insert(Arc::from(token), verified.clone());
+        Ok(verified)
     }
 }
 

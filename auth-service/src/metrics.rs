@@ -1,11 +1,12 @@
 //! Prometheus metrics: requests by route and status, request latency, validate and gate
 //! decisions, the latency and outcome of calls to Keycloak, MedDream, SMTP and the database, and
 //! the shares held in memory. One registry per application (two apps in one test process keep
-//! their own counts). On the hot path every handle is found without
-//! allocating: route labels are remembered per exact path, counters are looked up by hash.
+//! their own counts). On the hot path every handle is found without allocating or hashing label
+//! values: a parameterless route's series are resolved once and remembered by exact path, and
+//! decision counters are resolved at start.
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -16,8 +17,8 @@ use anyhow::Context;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::access::Denial;
@@ -46,6 +47,10 @@ const DENIALS: [Denial; 6] = [
     Denial::Revoked,
     Denial::UsedUp,
 ];
+/// Statuses whose request counter a remembered route keeps resolved; others are looked up.
+const COMMON_STATUSES: [&str; 12] = [
+    "200", "201", "204", "302", "400", "401", "403", "404", "410", "429", "502", "503",
+];
 
 pub struct Metrics {
     /// ENABLE_METRICS: off, nothing is counted on the request path and `/metrics` is not served
@@ -54,10 +59,44 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    decisions: IntCounterVec,
-    gate_decisions: IntCounterVec,
-    /// Exact paths of parameterless routes to their label; bounded by the route table.
-    routes: RwLock<HashMap<Box<str>, Arc<str>>>,
+    decisions: Outcomes,
+    gate_decisions: Outcomes,
+    /// Exact paths of parameterless routes to their series; bounded by the route table.
+    routes: RwLock<HashMap<Box<str>, RouteSeries>>,
+}
+
+/// A counter family by outcome, its listed outcomes resolved at start.
+struct Outcomes {
+    vec: IntCounterVec,
+    listed: Vec<(&'static str, IntCounter)>,
+}
+
+impl Outcomes {
+    fn new(vec: IntCounterVec, outcomes: &[&'static str]) -> anyhow::Result<Outcomes> {
+        let listed = outcomes
+            .iter()
+            .map(|name| Ok((*name, vec.get_metric_with_label_values(&[name])?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Outcomes { vec, listed })
+    }
+
+    fn inc(&self, outcome: &str) {
+        match self.listed.iter().find(|(name, _)| *name == outcome) {
+            Some((_, counter)) => counter.inc(),
+            None => {
+                if let Ok(counter) = self.vec.get_metric_with_label_values(&[outcome]) {
+                    counter.inc();
+                }
+            }
+        }
+    }
+}
+
+/// One parameterless route's latency histogram and its request counters by common status.
+struct RouteSeries {
+    label: Arc<str>,
+    latency: Histogram,
+    statuses: [OnceLock<IntCounter>; COMMON_STATUSES.len()],
 }
 
 impl Metrics {
@@ -92,15 +131,18 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
-        for outcome in std::iter::once("granted").chain(DENIALS.map(Denial::reason)) {
-            decisions.get_metric_with_label_values(&[outcome])?;
-            gate_decisions.get_metric_with_label_values(&[outcome])?;
-        }
-        gate_decisions.get_metric_with_label_values(&[GATE_UNAVAILABLE])?;
+        let outcomes: Vec<&'static str> = std::iter::once("granted")
+            .chain(DENIALS.map(Denial::reason))
+            .collect();
+        let decisions = Outcomes::new(decisions, &outcomes)?;
+        let gate_decisions = Outcomes::new(
+            gate_decisions,
+            &[outcomes.as_slice(), &[GATE_UNAVAILABLE]].concat(),
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        registry.register(Box::new(decisions.clone()))?;
-        registry.register(Box::new(gate_decisions.clone()))?;
+        registry.register(Box::new(decisions.vec.clone()))?;
+        registry.register(Box::new(gate_decisions.vec.clone()))?;
         Ok(Metrics {
             enabled,
             registry,
@@ -148,12 +190,9 @@ impl Metrics {
         self.count(&self.gate_decisions, outcome);
     }
 
-    fn count(&self, outcomes: &IntCounterVec, outcome: &str) {
-        if !self.enabled {
-            return;
-        }
-        if let Ok(counter) = outcomes.get_metric_with_label_values(&[outcome]) {
-            counter.inc();
+    fn count(&self, outcomes: &Outcomes, outcome: &str) {
+        if self.enabled {
+            outcomes.inc(outcome);
         }
     }
 
@@ -167,36 +206,55 @@ impl Metrics {
     }
 
     fn record_request(&self, req: &actix_web::HttpRequest, status: &str, seconds: f64) {
-        let route = self.route_label(req);
-        if let Ok(counter) = self
-            .requests
-            .get_metric_with_label_values(&[&route, status])
-        {
-            counter.inc();
+        if let Ok(routes) = self.routes.read() {
+            if let Some(series) = routes.get(req.path()) {
+                series.latency.observe(seconds);
+                self.count_route_request(series, status);
+                return;
+            }
         }
-        if let Ok(histogram) = self.latency.get_metric_with_label_values(&[&route]) {
+        let label: Arc<str> = match req.match_pattern() {
+            None => Arc::from(NO_ROUTE),
+            Some(pattern) => Arc::from(pattern.as_str()),
+        };
+        // Only parameterless patterns equal their path: remembering those stays bounded.
+        if label.as_ref() == req.path() {
+            if let (Ok(latency), Ok(mut routes)) = (
+                self.latency.get_metric_with_label_values(&[&label]),
+                self.routes.write(),
+            ) {
+                let series = RouteSeries {
+                    label: label.clone(),
+                    latency,
+                    statuses: Default::default(),
+                };
+                routes.insert(Box::from(req.path()), series);
+            }
+        }
+        self.count_request(&label, status);
+        if let Ok(histogram) = self.latency.get_metric_with_label_values(&[&label]) {
             histogram.observe(seconds);
         }
     }
 
-    fn route_label(&self, req: &actix_web::HttpRequest) -> Arc<str> {
-        if let Ok(routes) = self.routes.read() {
-            if let Some(label) = routes.get(req.path()) {
-                return label.clone();
-            }
+    fn count_route_request(&self, series: &RouteSeries, status: &str) {
+        let Some(i) = COMMON_STATUSES.iter().position(|s| *s == status) else {
+            return self.count_request(&series.label, status);
+        };
+        if let Some(counter) = series.statuses[i].get() {
+            return counter.inc();
         }
-        match req.match_pattern() {
-            None => Arc::from(NO_ROUTE),
-            Some(pattern) => {
-                let label: Arc<str> = Arc::from(pattern.as_str());
-                // Only parameterless patterns equal their path: remembering those stays bounded.
-                if pattern == req.path() {
-                    if let Ok(mut routes) = self.routes.write() {
-                        routes.insert(Box::from(pattern.as_str()), label.clone());
-                    }
-                }
-                label
-            }
+        if let Ok(counter) = self
+            .requests
+            .get_metric_with_label_values(&[&series.label, status])
+        {
+            series.statuses[i].get_or_init(|| counter).inc();
+        }
+    }
+
+    fn count_request(&self, label: &str, status: &str) {
+        if let Ok(counter) = self.requests.get_metric_with_label_values(&[label, status]) {
+            counter.inc();
         }
     }
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use super::{json_body, json_borrowed};
 use crate::access::Denial;
-use crate::access::Target;
+use crate::access::{Target, Verified};
 use crate::api::{
     CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
     DecodeResponse, ResourceDto, ValidateRequest,
@@ -237,8 +237,8 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
         redirect_url: None,
         resources: vec![],
     };
-    let share = match state.access.share(token) {
-        Ok(share) => share,
+    let Verified { share, id } = match state.access.share(token) {
+        Ok(verified) => verified,
         Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {
             return Ok(refused(
@@ -250,10 +250,9 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
     // An old token without type: the Python service reports its type as "invalid".
     let type_name = share.token_type.map_or("invalid", TokenType::as_str);
     let now = Utc::now();
-    let id = match state.access.registered(token) {
-        Ok(id) => id,
-        Err(denial) => return Ok(refused(Some(type_name), denial_code(denial))),
-    };
+    if let Err(denial) = state.access.registered(&id) {
+        return Ok(refused(Some(type_name), denial_code(denial)));
+    }
     if share.is_expired(now) {
         return Ok(refused(Some(type_name), DecodeErrorCode::Expired));
     }

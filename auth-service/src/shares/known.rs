@@ -53,7 +53,7 @@ pub struct UseDelta {
 
 #[derive(Debug, Default)]
 pub struct KnownShares {
-    entries: RwLock<HashMap<ShareId, Arc<Entry>>>,
+    entries: RwLock<HashMap<ShareId, Arc<Entry>, foldhash::fast::RandomState>>,
     dirty: Mutex<Vec<ShareId>>,
 }
 

@@ -6,7 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
 use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+use base64::{DecodeSliceError, Engine};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -20,6 +20,9 @@ use crate::throttle::LoginThrottle;
 pub struct BasicCredentials {
     accounts: Vec<(Arc<str>, [u8; 32])>,
 }
+
+/// `user:password` pairs up to this size are decoded without allocating; longer ones still work.
+const INLINE_PAIR_BYTES: usize = 256;
 
 impl BasicCredentials {
     pub fn new(users: &Users) -> Self {
@@ -49,12 +52,26 @@ impl BasicCredentials {
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(Error::NotAuthenticated);
         }
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| Error::NotAuthenticated)?;
-        let text = String::from_utf8(decoded).map_err(|_| Error::NotAuthenticated)?;
-        let (user, password) = text.split_once(':').ok_or(Error::NotAuthenticated)?;
-        let presented = digest(user, password);
+        // Decoded on the stack: the plugin sends this header with every request.
+        let encoded = encoded.trim().as_bytes();
+        let mut inline = [0u8; INLINE_PAIR_BYTES];
+        let on_heap;
+        let pair = match STANDARD.decode_slice(encoded, &mut inline) {
+            Ok(len) => &inline[..len],
+            Err(DecodeSliceError::OutputSliceTooSmall) => {
+                on_heap = STANDARD
+                    .decode(encoded)
+                    .map_err(|_| Error::NotAuthenticated)?;
+                on_heap.as_slice()
+            }
+            Err(DecodeSliceError::DecodeError(_)) => return Err(Error::NotAuthenticated),
+        };
+        let pair = std::str::from_utf8(pair).map_err(|_| Error::NotAuthenticated)?;
+        if !pair.contains(':') {
+            return Err(Error::NotAuthenticated);
+        }
+        // The whole `user:password` text: the same bytes the accounts' digests were made of.
+        let presented: [u8; 32] = Sha256::digest(pair.as_bytes()).into();
         let mut found: Option<&Arc<str>> = None;
         for (name, expected) in &self.accounts {
             // Look at every account: the time taken must not say which one matched.
@@ -142,6 +159,32 @@ mod tests {
     }
     fn basic(pair: &str) -> String {
         format!("Basic {}", STANDARD.encode(pair))
+    }
+
+    #[test]
+    fn long_and_non_utf8_pairs_answer_as_short_ones() {
+        let long = "p".repeat(3 * INLINE_PAIR_BYTES);
+        let creds = BasicCredentials::new(&Users(vec![(
+            "long-user".into(),
+            SecretString::from(long.as_str()),
+        )]));
+        let check = |pair: &[u8]| {
+            let header = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)));
+            match creds.check(header.ok().as_ref()) {
+                Ok(c) => format!("ok {}", c.user),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert_eq!(
+            check(format!("long-user:{long}").as_bytes()),
+            "ok long-user"
+        );
+        assert_eq!(
+            check(format!("long-user:{long}x").as_bytes()),
+            "Incorrect username or password."
+        );
+        assert_eq!(check(b"long-user:\xff\xfe"), "Not authenticated");
+        assert_eq!(check(&[b'x'; 2 * INLINE_PAIR_BYTES]), "Not authenticated");
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl BasicCredentials {
             .map(|(user, password)| {
                 (
                     Arc::from(user.as_str()),
-                    digest(user, password.expose_secret()),
+                    digest(&[user.as_bytes(), b":", password.expose_secret().as_bytes()]),
                 )
             })
             .collect();
@@ -71,7 +71,7 @@ impl BasicCredentials {
             return Err(Error::NotAuthenticated);
         }
         // The whole `user:password` text: the same bytes the accounts' digests were made of.
-        let presented: [u8; 32] = Sha256::digest(pair.as_bytes()).into();
+        let presented = digest(&[pair.as_bytes()]);
         let mut found: Option<&Arc<str>> = None;
         for (name, expected) in &self.accounts {
             // Look at every account: the time taken must not say which one matched.
@@ -85,11 +85,12 @@ impl BasicCredentials {
     }
 }
 
-fn digest(user: &str, password: &str) -> [u8; 32] {
+/// SHA-256 of the parts, in order: `user`, `:`, `password` at start; the presented pair whole.
+fn digest(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(user.as_bytes());
-    h.update(b":");
-    h.update(password.as_bytes());
+    for part in parts {
+        h.update(part);
+    }
     h.finalize().into()
 }
 

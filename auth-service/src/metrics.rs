@@ -208,33 +208,33 @@ impl Metrics {
     fn record_request(&self, req: &actix_web::HttpRequest, status: &str, seconds: f64) {
         if let Ok(routes) = self.routes.read() {
             if let Some(series) = routes.get(req.path()) {
-                series.latency.observe(seconds);
-                self.count_route_request(series, status);
-                return;
+                return self.record_on(series, status, seconds);
             }
         }
         let label: Arc<str> = match req.match_pattern() {
             None => Arc::from(NO_ROUTE),
             Some(pattern) => Arc::from(pattern.as_str()),
         };
+        let Ok(latency) = self.latency.get_metric_with_label_values(&[&label]) else {
+            return self.count_request(&label, status);
+        };
+        let series = RouteSeries {
+            label,
+            latency,
+            statuses: Default::default(),
+        };
+        self.record_on(&series, status, seconds);
         // Only parameterless patterns equal their path: remembering those stays bounded.
-        if label.as_ref() == req.path() {
-            if let (Ok(latency), Ok(mut routes)) = (
-                self.latency.get_metric_with_label_values(&[&label]),
-                self.routes.write(),
-            ) {
-                let series = RouteSeries {
-                    label: label.clone(),
-                    latency,
-                    statuses: Default::default(),
-                };
+        if series.label.as_ref() == req.path() {
+            if let Ok(mut routes) = self.routes.write() {
                 routes.insert(Box::from(req.path()), series);
             }
         }
-        self.count_request(&label, status);
-        if let Ok(histogram) = self.latency.get_metric_with_label_values(&[&label]) {
-            histogram.observe(seconds);
-        }
+    }
+
+    fn record_on(&self, series: &RouteSeries, status: &str, seconds: f64) {
+        series.latency.observe(seconds);
+        self.count_route_request(series, status);
     }
 
     fn count_route_request(&self, series: &RouteSeries, status: &str) {

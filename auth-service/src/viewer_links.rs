@@ -131,11 +131,11 @@ impl ViewerLinks {
         let oids = || ids(resources, Id::OrthancId);
         let token = query_value(token);
         let url = match t {
-            StoneViewerPublication => join(
+            StoneViewerPublication => with_query(
                 &self.stone_page,
                 &format!("study={0}&selectedStudies={0}&token={token}", uids()),
             ),
-            OsimisViewerPublication => join(
+            OsimisViewerPublication => with_query(
                 &self.osimis_page,
                 &format!(
                     "pickableStudyIds={0}&selectedStudyIds={0}&token={token}",
@@ -146,20 +146,20 @@ impl ViewerLinks {
                 let urls: Vec<String> = id_iter(resources, Id::OrthancId)
                     .map(|i| format!("../studies/{i}/archive"))
                     .collect();
-                join(
+                with_query(
                     &self.volview_page,
                     &format!("names=[archive.zip]&urls={}&token={token}", urls.join(",")),
                 )
             }
             OhifViewerPublication => match self.ohif_source {
-                OhifDataSource::DicomWeb => join(
+                OhifDataSource::DicomWeb => with_query(
                     &self.ohif_page,
                     &format!("StudyInstanceUIDs={}&token={token}", uids()),
                 ),
                 OhifDataSource::DicomJson => {
                     // OHIF's dicom-json source opens one study per URL: the first one.
                     let first = id_iter(resources, Id::OrthancId).next().unwrap_or_default();
-                    join(
+                    with_query(
                         &self.ohif_page,
                         &format!("url=../studies/{first}/ohif-dicom-json&token={token}"),
                     )
@@ -238,7 +238,7 @@ fn page(root: &Option<PublicRoot>, path: &str) -> Option<String> {
 }
 
 /// A viewer page (see [`page`]) with the query appended as built.
-fn join(page: &Option<String>, query: &str) -> Option<String> {
+fn with_query(page: &Option<String>, query: &str) -> Option<String> {
     let page = page.as_ref()?;
     let mut url = String::with_capacity(page.len() + 1 + query.len());
     url.push_str(page);

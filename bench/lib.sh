@@ -53,8 +53,25 @@ build() {
     (cd "$REPO_DIR" && cargo build --release "${args[@]}")
 }
 
+# free_port: a loopback port free now and not handed out before in this run (the kernel can give
+# a just-closed port back to the next pick, and two servers would then race for it).
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    python3 - "$WORK_DIR/ports" <<'PY'
+import socket, sys
+with open(sys.argv[1], "a+") as taken:
+    taken.seek(0)
+    used = set(taken.read().split())
+    held = []
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        held.append(s)
+        port = str(s.getsockname()[1])
+        if port not in used:
+            break
+    taken.write(port + "\n")
+    print(port)
+PY
 }
 
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }

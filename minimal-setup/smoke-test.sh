@@ -29,11 +29,15 @@ for tool in docker curl python3; do
 done
 
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# Both ports come from one process that holds both sockets at once: two separate picks can get
+# the same port back from the kernel, and Docker then refuses the second mapping.
+read -r port https_port < <(python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
 export SECRETS_DIR="$work/secrets" HTTP_BIND=127.0.0.1 HTTP_PORT="$port" PUBLIC_URL="http://127.0.0.1:$port"
 curl_tls=()
 if [ "${SMOKE_HTTPS:-0}" = 1 ]; then
-    https_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     export HTTPS_PORT="$https_port" PUBLIC_URL="https://127.0.0.1:$https_port" TLS_DIR="$work/tls" \
         COMPOSE_FILE=docker-compose.yml:docker-compose.https.yml
     (cd "$dir" && ../make-certificate.sh >/dev/null)

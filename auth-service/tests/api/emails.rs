@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{basic, spawn_app, status_json, TestApp, PASSWORD, USER};
-use crate::tools::{runs, tools_dir, unavailable, with_install_lock, Need};
+use crate::tools::{free_port, runs, tools_dir, unavailable, with_install_lock, Need};
 
 pub(crate) const SMTP_USER: &str = "smtp-user";
 pub(crate) const SMTP_PASSWORD: &str = "Smtp-Pw-4f9c2";
@@ -93,13 +93,6 @@ pub(crate) struct SmtpServer {
     _child: Child,
     _dir: TempDir,
     tls: Option<Certificates>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 impl SmtpServer {

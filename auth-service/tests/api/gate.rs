@@ -3,10 +3,9 @@
 use auth_service::domain::ShareId;
 use serde_json::json;
 
-use crate::gate_stack::{
-    free_port, raw_request, spawn_gate_app, GateStack, NginxServer, DENIED_URL,
-};
+use crate::gate_stack::{raw_request, spawn_gate_app, GateStack, NginxServer, DENIED_URL};
 use crate::helpers::{basic, series_value, TestApp, PASSWORD, USER};
+use crate::tools::free_port;
 
 /// Asks the gate directly, as nginx does: `(status, X-Auth-Reason)`.
 async fn ask_gate(

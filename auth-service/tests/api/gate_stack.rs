@@ -2,7 +2,6 @@
 //! application, and Debian's nginx running the shipped snippet
 //! (`minimal-setup/nginx/share-gate.conf.template`), each on a free loopback port in a temp dir,
 //! stopped on drop. The DICOM data is made by Orthanc itself (`POST /tools/create-dicom`).
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{spawn_app, TestApp, PASSWORD, USER};
-use crate::tools::Need;
+use crate::tools::{free_port, Need};
 
 pub const ORTHANC_USER: &str = "gate";
 pub const ORTHANC_PASSWORD: &str = "gate-orthanc-pw";
@@ -77,13 +76,6 @@ fn dicomweb_plugin() -> Option<PathBuf> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("libOrthancDicomWeb.so"))
         })
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 fn basic_token(user: &str, password: &str) -> String {

@@ -92,11 +92,7 @@ async fn random_bodies_never_get_a_500() {
         "<p>{email-content}</p>",
     )
     .unwrap();
-    let smtp_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-        .to_string();
+    let smtp_port = crate::tools::free_port().to_string();
     let app = spawn_app(&[
         ("PUBLIC_ORTHANC_ROOT", "http://127.0.0.1:8042/"),
         ("PUBLIC_LANDING_ROOT", "http://127.0.0.1:8042/landing/"),

@@ -1,9 +1,10 @@
 //! A real PostgreSQL server (Debian's `postgresql` package) for the tests: initdb in a temp dir,
 //! started as a non-root user on a free loopback port, stopped and removed on drop.
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::tools::free_port;
 
 pub struct PostgresServer {
     dir: tempfile::TempDir,
@@ -33,13 +34,6 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 impl PostgresServer {

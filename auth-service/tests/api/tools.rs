@@ -144,3 +144,21 @@ fn skipping_tests_are_shown_by_nextest() {
         "modules with tests that may skip, not in the nextest output rule {rule}: {missing:?}"
     );
 }
+
+/// A loopback port free now, for a server a test starts as another process. The kernel may hand
+/// the same port to another pick once this socket closes, so a test that starts several servers
+/// gets ports never handed out before in this process.
+pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = Vec::new();
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let port = listener.local_addr().expect("a bound address").port();
+        held.push(listener);
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Request and answer bodies of the HTTP API, with the dashed JSON names of the contract
 //! (../shared/PROTOCOL.md). Parsing here turns outside input into domain types or a 4xx.
-use serde_json::{Map, Value};
+mod json_tree;
+
+use json_tree::Node;
 
 use crate::domain::{
     ExpirationDate, ExpirationParseError, Level, Resource, TokenType, MAX_VALIDITY_SECONDS,
@@ -43,34 +45,38 @@ impl CreateTokenRequest {
     /// duplicate key wins, Unix timestamps and integral floats accepted) but refuses a date
     /// without offset.
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
-        let Value::Object(obj) = value else {
+        let body: Node = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+        Self::from_node(&body)
+    }
+
+    fn from_node(obj: &Node) -> Result<Self, Error> {
+        if !matches!(obj, Node::Object(_)) {
             return Err(Error::invalid_body("the body must be a JSON object"));
-        };
-        let id = opt_string(field(&obj, "id", "id"), "id")?;
-        let resources = match field(&obj, "resources", "resources") {
+        }
+        let id = opt_string(field(obj, "id", "id"), "id")?;
+        let resources = match field(obj, "resources", "resources") {
             None => return Err(Error::invalid_body("resources: field required")),
-            Some(Value::Array(items)) => items
+            Some(Node::Array(items)) => items
                 .iter()
                 .enumerate()
                 .map(|(i, item)| parse_resource(i, item))
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(Error::invalid_body("resources: must be a list")),
         };
-        let token_type = match field(&obj, "type", "type") {
+        let token_type = match field(obj, "type", "type") {
             None => None,
-            Some(Value::String(name)) => Some(
+            Some(Node::Str(name)) => Some(
                 TokenType::parse(name)
                     .ok_or_else(|| Error::invalid_body("type: not a known token type"))?,
             ),
             Some(_) => return Err(Error::invalid_body("type: must be a token type name")),
         };
-        let expiration_date = match field(&obj, "expiration-date", "expiration_date") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) => {
+        let expiration_date = match field(obj, "expiration-date", "expiration_date") {
+            None | Some(Node::Null) => None,
+            Some(Node::Str(text)) => {
                 Some(ExpirationDate::parse_request_str(text).map_err(date_error)?)
             }
-            Some(Value::Number(n)) => Some(
+            Some(Node::Number(n)) => Some(
                 n.as_f64()
                     .ok_or(ExpirationParseError::Invalid)
                     .and_then(ExpirationDate::from_unix)
@@ -82,8 +88,8 @@ impl CreateTokenRequest {
                 ))
             }
         };
-        let mut validity_duration = match field(&obj, "validity-duration", "validity_duration") {
-            None | Some(Value::Null) => None,
+        let mut validity_duration = match field(obj, "validity-duration", "validity_duration") {
+            None | Some(Node::Null) => None,
             Some(v) => Some(integer(v).ok_or_else(|| {
                 Error::invalid_body("validity-duration: must be a whole number of seconds")
             })?),
@@ -93,8 +99,8 @@ impl CreateTokenRequest {
         if absurd_validity_duration {
             validity_duration = None;
         }
-        let max_uses = match field(&obj, "max-uses", "max_uses") {
-            None | Some(Value::Null) => None,
+        let max_uses = match field(obj, "max-uses", "max_uses") {
+            None | Some(Node::Null) => None,
             Some(v) => Some(
                 integer(v)
                     .and_then(|n| u64::try_from(n).ok())
@@ -155,35 +161,35 @@ fn data_error_text(e: &serde_json::Error) -> String {
     text.to_owned()
 }
 
-fn field<'a>(obj: &'a Map<String, Value>, dashed: &str, snake: &str) -> Option<&'a Value> {
+fn field<'n, 'a>(obj: &'n Node<'a>, dashed: &str, snake: &str) -> Option<&'n Node<'a>> {
     obj.get(dashed).or_else(|| obj.get(snake))
 }
 
-fn opt_string(v: Option<&Value>, name: &str) -> Result<Option<String>, Error> {
+fn opt_string(v: Option<&Node>, name: &str) -> Result<Option<String>, Error> {
     match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::Str(s)) => Ok(Some(String::from(s.as_ref()))),
         Some(_) => Err(Error::invalid_body(format!("{name}: must be a string"))),
     }
 }
 
-fn integer(v: &Value) -> Option<i64> {
+fn integer(v: &Node) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
+        Node::Number(n) => n.as_i64().or_else(|| {
             let f = n.as_f64()?;
             (f.fract() == 0.0 && f.abs() < 9.0e18).then_some(f as i64)
         }),
-        Value::String(s) => s.trim().parse().ok(),
+        Node::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
 
-fn parse_resource(i: usize, item: &Value) -> Result<Resource, Error> {
-    let Value::Object(obj) = item else {
+fn parse_resource(i: usize, obj: &Node) -> Result<Resource, Error> {
+    if !matches!(obj, Node::Object(_)) {
         return Err(Error::invalid_body(format!(
             "resources[{i}]: must be an object"
         )));
-    };
+    }
     let name = |f: &str| format!("resources[{i}].{f}");
     let level = match obj.get("level") {
         None => {
@@ -192,7 +198,7 @@ fn parse_resource(i: usize, item: &Value) -> Result<Resource, Error> {
                 name("level")
             )))
         }
-        Some(Value::String(l)) => Level::parse(l).ok_or_else(|| {
+        Some(Node::Str(l)) => Level::parse(l).ok_or_else(|| {
             Error::invalid_body(format!(
                 "{}: must be one of patient, study, series, instance, system",
                 name("level")
@@ -217,7 +223,194 @@ fn parse_resource(i: usize, item: &Value) -> Result<Resource, Error> {
 mod tests {
     use std::borrow::Cow;
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// How `parse` read the body before the borrowed tree: through serde_json's `Value`.
+    fn parse_through_value(body: &[u8]) -> Result<CreateTokenRequest, Error> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+        CreateTokenRequest::from_node(&Node::from(&value))
+    }
+
+    const TOP_KEYS: &[&str] = &[
+        "id",
+        "resources",
+        "type",
+        "expiration-date",
+        "expiration_date",
+        "validity-duration",
+        "validity_duration",
+        "max-uses",
+        "max_uses",
+        "label",
+        "\\u0069d",
+        "resource\\u0073",
+        "expiration-date ",
+        "",
+    ];
+    const RESOURCE_KEYS: &[&str] = &[
+        "level",
+        "dicom-uid",
+        "dicom_uid",
+        "orthanc-id",
+        "orthanc_id",
+        "url",
+        "label",
+        "lev\\u0065l",
+        "Level",
+    ];
+    /// String contents as they stand in the JSON text (escapes included).
+    const TEXTS: &[&str] = &[
+        "",
+        "study",
+        "series",
+        "patient",
+        "instance",
+        "system",
+        "STUDY",
+        "1.2.3",
+        "abc-def",
+        "stone-viewer-publication",
+        "ohif-viewer-publication",
+        "meddream-instant-link",
+        "viewer-instant-link",
+        "nonsense-type",
+        "2030-01-01T00:00:00+00:00",
+        "2030-01-01T00:00:00Z",
+        "2030-01-01T00:00:00",
+        "2030-01-01",
+        "2030-13-45T99:00:00Z",
+        " 120 ",
+        "120",
+        "-5",
+        "1.5",
+        "1e3",
+        "x\\ny",
+        "\\u0041",
+        "\\ud800",
+        "\\udc00x",
+        "\\ud83d\\ude00",
+        "\\\"quoted\\\"",
+        "caf\u{e9}",
+        "\\x",
+        "tab\there",
+    ];
+    const NUMBERS: &[&str] = &[
+        "0",
+        "1",
+        "-1",
+        "60",
+        "60.0",
+        "1.5",
+        "-0.0",
+        "1e3",
+        "1E400",
+        "-1e-400",
+        "2e9",
+        "140326900184013",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "9.2e18",
+        "1700000000",
+        "1700000000.25",
+        "-1700000000",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "NaN",
+    ];
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            prop::sample::select(NUMBERS).prop_map(str::to_owned),
+            prop::sample::select(TEXTS).prop_map(|t| format!("\"{t}\"")),
+        ]
+    }
+
+    fn object(pairs: Vec<(String, String)>) -> String {
+        let body: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    fn any_json() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(TOP_KEYS).prop_map(str::to_owned),
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(object),
+            ]
+        })
+    }
+
+    fn resource() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::collection::vec(
+                (prop::sample::select(RESOURCE_KEYS).prop_map(str::to_owned), prop_oneof![3 => leaf(), 1 => any_json()]),
+                0..6,
+            )
+            .prop_map(object),
+            1 => any_json(),
+        ]
+    }
+
+    fn create_body() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            4 => leaf(),
+            3 => prop::collection::vec(resource(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            1 => any_json(),
+        ];
+        let top = prop_oneof![
+            8 => prop::collection::vec((prop::sample::select(TOP_KEYS).prop_map(str::to_owned), value), 0..9)
+                .prop_map(object),
+            1 => any_json(),
+        ];
+        // Now and then the text is cut short or has a stray byte: the syntax errors must agree too.
+        (
+            top,
+            0..100usize,
+            any::<prop::sample::Index>(),
+            prop::sample::select(&[b' ', b'}', b',', b'"', 0xff][..]),
+        )
+            .prop_map(|(text, roll, at, byte)| {
+                let mut bytes = text.into_bytes();
+                match roll {
+                    0..=4 => bytes.truncate(at.index(bytes.len() + 1)),
+                    5..=9 => bytes.insert(at.index(bytes.len() + 1), byte),
+                    _ => {}
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The borrowed tree reads every body as serde_json's `Value` did: the same request, or
+        /// the same error (status and text).
+        #[test]
+        fn the_borrowed_parse_answers_as_the_value_parse(body in create_body()) {
+            let borrowed = format!("{:?}", CreateTokenRequest::parse(body.as_bytes()));
+            let through_value = format!("{:?}", parse_through_value(body.as_bytes()));
+            prop_assert_eq!(borrowed, through_value, "body: {}", body);
+        }
+    }
 
     fn parse(body: &str) -> Result<CreateTokenRequest, String> {
         CreateTokenRequest::parse(body.as_bytes()).map_err(|e| e.to_string())

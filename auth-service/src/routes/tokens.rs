@@ -1,4 +1,5 @@
 //! `PUT /tokens/{type}`, `POST /tokens/validate`, `POST /tokens/decode`.
+use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 
@@ -80,17 +81,18 @@ pub async fn create_typed(
         expiration_date,
         validity_duration: request.validity_duration,
     };
-    let (token, url) = if token_type == TokenType::MeddreamInstantLink {
+    let (token, url, shown) = if token_type == TokenType::MeddreamInstantLink {
         // The link carries MedDream's own token, minted now; no JWT of ours is involved.
         let (token, url) = state.meddream_instant_link(&share.resources).await?;
-        (token, Some(url))
+        let shown = fingerprint(&token);
+        (token, Some(url), shown)
     } else {
         let token = state.codec().encode(&share, token_type);
         let url = state
             .links
             .share_url(token_type, &share.resources, &token)
             .map_err(|e| e.into_error(token_type))?;
-        record(
+        let id = record(
             &state,
             &caller,
             &share,
@@ -100,10 +102,15 @@ pub async fn create_typed(
             request.max_uses,
         )
         .await?;
-        (token, url)
+        // The id is the token's SHA-256, and so is its fingerprint: no second hash.
+        (token, url, id.fingerprint())
     };
-    tracing::info!(user = %caller.user, r#type = %token_type, token = %fingerprint(&token), resources = share.resources.len(), "share token created");
-    Ok(HttpResponse::Ok().json(CreateTokenResponse {
+    tracing::info!(user = %caller.user, r#type = %token_type, token = %shown, resources = share.resources.len(), "share token created");
+    // The answer holds the token twice (alone and in the link): a buffer sized for it spares
+    // the copies of growing serde_json's 128-byte start.
+    let mut answer =
+        Vec::with_capacity(256 + 2 * token.len() + url.as_ref().map_or(0, String::len));
+    let response = CreateTokenResponse {
         request: CreateTokenEcho {
             id: share.id,
             resources: share.resources.iter().map(ResourceDto::from).collect(),
@@ -114,10 +121,15 @@ pub async fn create_typed(
         },
         token,
         url,
-    }))
+    };
+    serde_json::to_writer(&mut answer, &response).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(answer))
 }
 
-/// Puts a new share in the registry (MedDream instant links are MedDream's tokens, not ours).
+/// Puts a new share in the registry (MedDream instant links are MedDream's tokens, not ours);
+/// gives its id.
 async fn record(
     state: &AppState,
     caller: &Caller,
@@ -126,7 +138,7 @@ async fn record(
     token: &str,
     url: Option<&str>,
     max_uses: Option<u64>,
-) -> Result<()> {
+) -> Result<ShareId> {
     // The same request gives the same token: one revoked or used up must not be handed out
     // again, and one already recorded needs nothing more.
     let id = ShareId::of_token(token);
@@ -137,7 +149,7 @@ async fn record(
                 "an identical share was revoked or used up: change its id or expiration to create a new one",
             ))
         }
-        Standing::Active => return Ok(()),
+        Standing::Active => return Ok(id),
         Standing::Unknown => {}
     }
     let record = ShareRecord {
@@ -156,7 +168,7 @@ async fn record(
         revoked_at: None,
         revoked_by: None,
     };
-    state.shares.created(record).await.map_err(|e| {
+    state.shares.created(record).await.map(|()| id).map_err(|e| {
         tracing::warn!(error = %e.0, "share refused: REQUIRE_REGISTERED_TOKENS is set and the registry is unavailable");
         Error::Unavailable {
             error: "share registry unavailable",

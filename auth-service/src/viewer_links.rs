@@ -1,4 +1,6 @@
 //! The links a share token travels in: direct viewer links and landing-page links.
+use std::borrow::Cow;
+
 use crate::domain::{Resource, TokenType};
 use crate::error::Error;
 use crate::settings::{OhifDataSource, PublicRoot, Settings};
@@ -220,7 +222,7 @@ fn every(resources: &[Resource], id: Id) -> Result<(), LinkError> {
     }
 }
 
-fn id_iter(resources: &[Resource], id: Id) -> impl Iterator<Item = String> + '_ {
+fn id_iter(resources: &[Resource], id: Id) -> impl Iterator<Item = Cow<'_, str>> + '_ {
     resources
         .iter()
         .filter_map(move |r| id_of(r, id))
@@ -249,6 +251,6 @@ fn with_query(page: &Option<String>, query: &str) -> Option<String> {
 
 /// Ids and tokens go into query strings unchanged when they are plain (DICOM UIDs, Orthanc ids,
 /// JWTs always are); anything else is percent-encoded so it cannot add parameters.
-fn query_value(v: &str) -> String {
-    crate::url_text::encode(v).into_owned()
+fn query_value(v: &str) -> Cow<'_, str> {
+    crate::url_text::encode(v)
 }

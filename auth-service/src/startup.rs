@@ -1,9 +1,11 @@
 //! Builds the HTTP server from the settings: binds its own listener so tests can use port 0.
 use std::net::TcpListener;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -45,74 +47,22 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?
             .port();
-        let shares = ShareRegistry::open(
-            secrecy::ExposeSecret::expose_secret(&settings.registry_url()),
-            settings.require_registered_tokens,
-            settings.shares_retention_days,
-        )
-        .await?;
-        shares.start().await?;
-        let state = web::Data::new(AppState::new(&settings, shares.clone())?);
-        let credentials = web::Data::new(BasicCredentials::new(&settings.users));
-        let profiles = web::Data::new(UserProfiles::load(&settings)?);
-        if shares.store().is_postgres() {
-            // Several replicas: the roles live in the database, the file only seeds it.
-            profiles.roles.use_database(shares.store().clone()).await?;
-            let follower = profiles.clone();
-            shares.add_follower(Box::new(move |name, value| {
-                follower.roles.setting_changed(name, value)
-            }));
-        }
-        let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
-        let gate = match &settings.orthanc {
-            Some(orthanc) => Some(web::Data::new(Gate::new(orthanc, &settings.gate)?)),
-            None => None,
-        };
-        let readiness = web::Data::new(Readiness::new(&settings)?);
-        let throttle = web::Data::new(LoginThrottle::new(&settings.operations.throttle));
+        let services = Services::build(&settings).await?;
         let shutdown_timeout = settings.operations.shutdown_timeout;
-        let metrics = web::Data::from(state.metrics.clone());
-        if let Some(keycloak) = &profiles.keycloak {
-            metrics.register(keycloak.calls())?;
-        }
-        if let Some(emails) = emails.enabled() {
-            metrics.register(&emails.calls)?;
-        }
-        metrics.register(&shares.calls)?;
-        metrics.register_known_shares(shares.known().clone())?;
-        let metrics_address = settings.operations.metrics_bind_address.as_deref();
-        let metrics_on_main = web::Data::new(MetricsOnMainAddress(metrics_address.is_none()));
-        let docs_page = web::Data::new(DocsPage::new());
-        let metrics_server = metrics_address
-            .filter(|_| metrics.enabled)
-            .map(|address| metrics_server(address, metrics.clone()))
+        let metrics_server = settings
+            .operations
+            .metrics_bind_address
+            .as_deref()
+            .filter(|_| services.metrics.enabled)
+            .map(|address| metrics_server(address, services.metrics.clone()))
             .transpose()?;
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(credentials.clone())
-                .app_data(profiles.clone())
-                .app_data(emails.clone())
-                .configure(|cfg| {
-                    if let Some(gate) = &gate {
-                        cfg.app_data(gate.clone());
-                    }
-                })
-                .app_data(readiness.clone())
-                .app_data(throttle.clone())
-                .app_data(metrics.clone())
-                .app_data(metrics_on_main.clone())
-                .app_data(docs_page.clone())
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .wrap(Condition::new(metrics.enabled, from_fn(metrics::observe)))
-                .wrap(from_fn(telemetry::request_span))
-                .configure(routes::configure)
-        })
-        // SIGTERM (docker stop): stop accepting, let in-flight requests finish within this.
-        .shutdown_timeout(shutdown_timeout.as_secs())
-        .listen(listener)
-        .context("Failed to start the HTTP server")?
-        .run();
+        let shares = services.shares.clone();
+        let server = HttpServer::new(move || services.app())
+            // SIGTERM (docker stop): stop accepting, let in-flight requests finish within this.
+            .shutdown_timeout(shutdown_timeout.as_secs())
+            .listen(listener)
+            .context("Failed to start the HTTP server")?
+            .run();
         Ok(Application {
             port,
             server,
@@ -164,6 +114,117 @@ impl Application {
         tracing::info!("HTTP server stopped; running shutdown hooks");
         self.shutdown_hooks.run(self.shutdown_timeout).await;
         served
+    }
+}
+
+/// Everything the routes need, built once from the settings. [`Services::app`] makes the App a
+/// server worker runs; the in-process bench (benches/in_process.rs) drives the same App without
+/// a socket.
+#[derive(Clone)]
+pub struct Services {
+    state: web::Data<AppState>,
+    credentials: web::Data<BasicCredentials>,
+    profiles: web::Data<UserProfiles>,
+    emails: web::Data<Emails>,
+    gate: Option<web::Data<Gate>>,
+    readiness: web::Data<Readiness>,
+    throttle: web::Data<LoginThrottle>,
+    metrics: web::Data<metrics::Metrics>,
+    metrics_on_main: web::Data<MetricsOnMainAddress>,
+    docs_page: web::Data<DocsPage>,
+    /// Kept for the shutdown hook that flushes it.
+    shares: Arc<ShareRegistry>,
+}
+
+impl Services {
+    /// Opens the share registry (migrations, load), then builds every service the routes use.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
+        let shares = ShareRegistry::open(
+            secrecy::ExposeSecret::expose_secret(&settings.registry_url()),
+            settings.require_registered_tokens,
+            settings.shares_retention_days,
+        )
+        .await?;
+        shares.start().await?;
+        let state = web::Data::new(AppState::new(settings, shares.clone())?);
+        let credentials = web::Data::new(BasicCredentials::new(&settings.users));
+        let profiles = web::Data::new(UserProfiles::load(settings)?);
+        if shares.store().is_postgres() {
+            // Several replicas: the roles live in the database, the file only seeds it.
+            profiles.roles.use_database(shares.store().clone()).await?;
+            let follower = profiles.clone();
+            shares.add_follower(Box::new(move |name, value| {
+                follower.roles.setting_changed(name, value)
+            }));
+        }
+        let emails = web::Data::new(Emails::new(settings.emails.as_ref())?);
+        let gate = match &settings.orthanc {
+            Some(orthanc) => Some(web::Data::new(Gate::new(orthanc, &settings.gate)?)),
+            None => None,
+        };
+        let readiness = web::Data::new(Readiness::new(settings)?);
+        let throttle = web::Data::new(LoginThrottle::new(&settings.operations.throttle));
+        let metrics = web::Data::from(state.metrics.clone());
+        if let Some(keycloak) = &profiles.keycloak {
+            metrics.register(keycloak.calls())?;
+        }
+        if let Some(emails) = emails.enabled() {
+            metrics.register(&emails.calls)?;
+        }
+        metrics.register(&shares.calls)?;
+        metrics.register_known_shares(shares.known().clone())?;
+        let metrics_address = settings.operations.metrics_bind_address.as_deref();
+        let metrics_on_main = web::Data::new(MetricsOnMainAddress(metrics_address.is_none()));
+        let docs_page = web::Data::new(DocsPage::new());
+        Ok(Services {
+            state,
+            credentials,
+            profiles,
+            emails,
+            gate,
+            readiness,
+            throttle,
+            metrics,
+            metrics_on_main,
+            docs_page,
+            shares,
+        })
+    }
+
+    /// The App of one server worker: shared state, middleware and every route.
+    pub fn app(
+        &self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        App::new()
+            .app_data(self.state.clone())
+            .app_data(self.credentials.clone())
+            .app_data(self.profiles.clone())
+            .app_data(self.emails.clone())
+            .configure(|cfg| {
+                if let Some(gate) = &self.gate {
+                    cfg.app_data(gate.clone());
+                }
+            })
+            .app_data(self.readiness.clone())
+            .app_data(self.throttle.clone())
+            .app_data(self.metrics.clone())
+            .app_data(self.metrics_on_main.clone())
+            .app_data(self.docs_page.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .wrap(Condition::new(
+                self.metrics.enabled,
+                from_fn(metrics::observe),
+            ))
+            .wrap(from_fn(telemetry::request_span))
+            .configure(routes::configure)
     }
 }
 

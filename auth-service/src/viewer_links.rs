@@ -1,5 +1,6 @@
 //! The links a share token travels in: direct viewer links and landing-page links.
 use std::borrow::Cow;
+use std::fmt;
 
 use crate::domain::{Resource, TokenType};
 use crate::error::Error;
@@ -129,20 +130,17 @@ impl ViewerLinks {
     ) -> Result<Option<String>, LinkError> {
         use TokenType::*;
         self.check(t, resources)?;
-        let uids = || ids(resources, Id::DicomUid);
-        let oids = || ids(resources, Id::OrthancId);
+        let uids = Ids(resources, Id::DicomUid);
+        let oids = Ids(resources, Id::OrthancId);
         let token = query_value(token);
         let url = match t {
             StoneViewerPublication => with_query(
                 &self.stone_page,
-                &format!("study={0}&selectedStudies={0}&token={token}", uids()),
+                format_args!("study={uids}&selectedStudies={uids}&token={token}"),
             ),
             OsimisViewerPublication => with_query(
                 &self.osimis_page,
-                &format!(
-                    "pickableStudyIds={0}&selectedStudyIds={0}&token={token}",
-                    oids()
-                ),
+                format_args!("pickableStudyIds={oids}&selectedStudyIds={oids}&token={token}"),
             ),
             VolviewViewerPublication => {
                 let urls: Vec<String> = id_iter(resources, Id::OrthancId)
@@ -150,20 +148,20 @@ impl ViewerLinks {
                     .collect();
                 with_query(
                     &self.volview_page,
-                    &format!("names=[archive.zip]&urls={}&token={token}", urls.join(",")),
+                    format_args!("names=[archive.zip]&urls={}&token={token}", urls.join(",")),
                 )
             }
             OhifViewerPublication => match self.ohif_source {
                 OhifDataSource::DicomWeb => with_query(
                     &self.ohif_page,
-                    &format!("StudyInstanceUIDs={}&token={token}", uids()),
+                    format_args!("StudyInstanceUIDs={uids}&token={token}"),
                 ),
                 OhifDataSource::DicomJson => {
                     // OHIF's dicom-json source opens one study per URL: the first one.
                     let first = id_iter(resources, Id::OrthancId).next().unwrap_or_default();
                     with_query(
                         &self.ohif_page,
-                        &format!("url=../studies/{first}/ohif-dicom-json&token={token}"),
+                        format_args!("url=../studies/{first}/ohif-dicom-json&token={token}"),
                     )
                 }
             },
@@ -189,7 +187,7 @@ impl ViewerLinks {
         Ok(format!(
             "{}?study={}&token={}",
             root.text,
-            ids(resources, Id::DicomUid),
+            Ids(resources, Id::DicomUid),
             query_value(meddream_token)
         ))
     }
@@ -229,8 +227,19 @@ fn id_iter(resources: &[Resource], id: Id) -> impl Iterator<Item = Cow<'_, str>>
         .map(query_value)
 }
 
-fn ids(resources: &[Resource], id: Id) -> String {
-    id_iter(resources, id).collect::<Vec<_>>().join(",")
+/// The resources' ids of one kind, comma-separated, written straight into the link.
+struct Ids<'a>(&'a [Resource], Id);
+
+impl fmt::Display for Ids<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, id) in id_iter(self.0, self.1).enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(&id)?;
+        }
+        Ok(())
+    }
 }
 
 /// URL-join like Python's `urljoin(root, path)` (a root without trailing `/` loses its last
@@ -239,13 +248,15 @@ fn page(root: &Option<PublicRoot>, path: &str) -> Option<String> {
     Some(root.as_ref()?.url.join(path).ok()?.to_string())
 }
 
-/// A viewer page (see [`page`]) with the query appended as built.
-fn with_query(page: &Option<String>, query: &str) -> Option<String> {
+/// A viewer page (see [`page`]) with the query written after it, in one buffer (sized for a
+/// token and a few ids).
+fn with_query(page: &Option<String>, query: fmt::Arguments) -> Option<String> {
     let page = page.as_ref()?;
-    let mut url = String::with_capacity(page.len() + 1 + query.len());
+    let mut url = String::with_capacity(page.len() + 512);
     url.push_str(page);
     url.push('?');
-    url.push_str(query);
+    // Writing into a String cannot fail.
+    let _ = fmt::Write::write_fmt(&mut url, query);
     Some(url)
 }
 

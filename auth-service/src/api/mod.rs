@@ -15,6 +15,18 @@ pub use auth_wire::{
     ResourceDto, SendEmailRequest, SendEmailResponse, ValidateRequest, ValidateResponse,
 };
 
+/// For answers built once the share is done with: its strings move, not copied.
+impl From<Resource> for ResourceDto {
+    fn from(r: Resource) -> Self {
+        ResourceDto {
+            dicom_uid: r.dicom_uid,
+            orthanc_id: r.orthanc_id,
+            url: r.url,
+            level: r.level,
+        }
+    }
+}
+
 impl From<&Resource> for ResourceDto {
     fn from(r: &Resource) -> Self {
         ResourceDto {

@@ -107,43 +107,71 @@ impl ExpirationDate {
     }
 
     fn format(&self, zulu: bool) -> String {
-        use std::fmt::Write;
         let at = &self.at;
         let mut out = String::with_capacity(32);
-        // Written field by field: a strftime pattern is parsed anew on every call, and this runs
-        // on every share creation. chrono's `%Y` gives years past 9999 a sign: keep its form there.
+        // Written digit by digit: a strftime pattern is parsed anew on every call, `write!` costs
+        // a formatter per number, and this runs twice on every share creation. chrono's `%Y`
+        // gives years past 9999 a sign: keep its form there.
         if (0..=9999).contains(&at.year()) {
-            let _ = write!(
-                out,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                at.year(),
-                at.month(),
-                at.day(),
-                at.hour(),
-                at.minute(),
-                // a leap second: chrono keeps it in the nanoseconds, `%S` writes 60
-                at.second() + u32::from(at.nanosecond() >= 1_000_000_000)
+            push_padded(&mut out, at.year().unsigned_abs(), 4);
+            out.push('-');
+            push_padded(&mut out, at.month(), 2);
+            out.push('-');
+            push_padded(&mut out, at.day(), 2);
+            out.push('T');
+            push_padded(&mut out, at.hour(), 2);
+            out.push(':');
+            push_padded(&mut out, at.minute(), 2);
+            out.push(':');
+            // a leap second: chrono keeps it in the nanoseconds, `%S` writes 60
+            push_padded(
+                &mut out,
+                at.second() + u32::from(at.nanosecond() >= 1_000_000_000),
+                2,
             );
         } else {
+            use std::fmt::Write;
             let _ = write!(out, "{}", at.format("%Y-%m-%dT%H:%M:%S"));
         }
         let micros = at.nanosecond() / 1000;
         if micros != 0 {
-            let _ = write!(out, ".{micros:06}");
+            out.push('.');
+            push_padded(&mut out, micros, 6);
         }
         let offset = at.offset().local_minus_utc();
         if offset == 0 && zulu {
             out.push('Z');
         } else {
-            let sign = if offset < 0 { '-' } else { '+' };
-            let abs = offset.abs();
-            let _ = write!(out, "{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60);
-            if abs % 60 != 0 {
-                let _ = write!(out, ":{:02}", abs % 60);
+            out.push(if offset < 0 { '-' } else { '+' });
+            let abs = offset.unsigned_abs();
+            push_padded(&mut out, abs / 3600, 2);
+            out.push(':');
+            push_padded(&mut out, (abs % 3600) / 60, 2);
+            if !abs.is_multiple_of(60) {
+                out.push(':');
+                push_padded(&mut out, abs % 60, 2);
             }
         }
         out
     }
+}
+
+/// `value` in decimal, zero-padded to `width` digits (longer when it needs more), as `{:0width$}`.
+fn push_padded(out: &mut String, mut value: u32, width: usize) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    for _ in digits.len() - start..width {
+        out.push('0');
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// `YYYY-MM-DD`, optionally followed by `T`/space, `HH:MM[:SS[.f]]` and `Z` / `±HH:MM` / `±HHMM`.
@@ -333,5 +361,56 @@ mod tests {
                 proptest::prop_assert_eq!(time, NaiveTime::parse_from_str(&text, format).ok());
             }
         }
+
+        /// The digit-by-digit form writes what `{:0N}` formatting wrote, leap seconds, years
+        /// past 9999 and odd offsets included.
+        #[test]
+        fn dates_are_written_as_with_format_strings(
+            seconds in -70_000_000_000i64..300_000_000_000,
+            nanos in proptest::prop_oneof![proptest::strategy::Just(0u32), 0u32..2_000_000_000],
+            offset in proptest::prop_oneof![proptest::strategy::Just(0i32), -86_399i32..86_400],
+            zulu: bool,
+        ) {
+            let Some(at) = DateTime::from_timestamp(seconds, nanos) else { return Ok(()) };
+            let Some(offset) = FixedOffset::east_opt(offset) else { return Ok(()) };
+            let date = ExpirationDate::new(at.with_timezone(&offset), DateStyle::Parsed);
+            proptest::prop_assert_eq!(date.format(zulu), with_format_strings(&date.at, zulu));
+        }
+    }
+
+    /// How `format` wrote dates before it wrote them digit by digit.
+    fn with_format_strings(at: &DateTime<FixedOffset>, zulu: bool) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        if (0..=9999).contains(&at.year()) {
+            let second = at.second() + u32::from(at.nanosecond() >= 1_000_000_000);
+            let _ = write!(
+                out,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{second:02}",
+                at.year(),
+                at.month(),
+                at.day(),
+                at.hour(),
+                at.minute()
+            );
+        } else {
+            let _ = write!(out, "{}", at.format("%Y-%m-%dT%H:%M:%S"));
+        }
+        let micros = at.nanosecond() / 1000;
+        if micros != 0 {
+            let _ = write!(out, ".{micros:06}");
+        }
+        let offset = at.offset().local_minus_utc();
+        if offset == 0 && zulu {
+            out.push('Z');
+        } else {
+            let sign = if offset < 0 { '-' } else { '+' };
+            let abs = offset.abs();
+            let _ = write!(out, "{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60);
+            if abs % 60 != 0 {
+                let _ = write!(out, ":{:02}", abs % 60);
+            }
+        }
+        out
     }
 }

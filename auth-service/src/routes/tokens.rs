@@ -81,11 +81,10 @@ pub async fn create_typed(
         expiration_date,
         validity_duration: request.validity_duration,
     };
-    let (token, url, shown) = if token_type == TokenType::MeddreamInstantLink {
+    let (token, url, id) = if token_type == TokenType::MeddreamInstantLink {
         // The link carries MedDream's own token, minted now; no JWT of ours is involved.
         let (token, url) = state.meddream_instant_link(&share.resources).await?;
-        let shown = fingerprint(&token);
-        (token, Some(url), shown)
+        (token, Some(url), None)
     } else {
         let token = state.codec().encode(&share, token_type);
         let url = state
@@ -102,10 +101,11 @@ pub async fn create_typed(
             request.max_uses,
         )
         .await?;
-        // The id is the token's SHA-256, and so is its fingerprint: no second hash.
-        (token, url, id.fingerprint())
+        (token, url, Some(id))
     };
-    tracing::info!(user = %caller.user, r#type = %token_type, token = %shown, resources = share.resources.len(), "share token created");
+    // A share of ours has its registry id, the token's SHA-256, as is the fingerprint: no second
+    // hash (and none at all when the line is filtered out).
+    tracing::info!(user = %caller.user, r#type = %token_type, token = %id.map_or_else(|| fingerprint(&token), |id| id.fingerprint()), resources = share.resources.len(), "share token created");
     // The answer holds the token twice (alone and in the link): a buffer sized for it spares
     // the copies of growing serde_json's 128-byte start.
     let mut answer =
@@ -113,7 +113,7 @@ pub async fn create_typed(
     let response = CreateTokenResponse {
         request: CreateTokenEcho {
             id: share.id,
-            resources: share.resources.iter().map(ResourceDto::from).collect(),
+            resources: share.resources.into_iter().map(ResourceDto::from).collect(),
             token_type,
             expiration_date: share.expiration_date.map(|d| d.to_echo()),
             validity_duration: share.validity_duration,

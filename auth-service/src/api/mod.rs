@@ -1,6 +1,9 @@
 //! Request and answer bodies of the HTTP API, with the dashed JSON names of the contract
 //! (../shared/PROTOCOL.md). Parsing here turns outside input into domain types or a 4xx.
+mod create_answer;
 mod json_tree;
+
+pub use create_answer::create_answer_json;
 
 use json_tree::Node;
 

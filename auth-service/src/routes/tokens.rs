@@ -7,8 +7,8 @@ use super::{json_body, json_borrowed};
 use crate::access::Denial;
 use crate::access::{Target, Verified};
 use crate::api::{
-    CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
-    DecodeResponse, ResourceDto, ValidateRequest,
+    create_answer_json, CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode,
+    DecodeRequest, DecodeResponse, ResourceDto, ValidateRequest,
 };
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
@@ -106,10 +106,6 @@ pub async fn create_typed(
     // A share of ours has its registry id, the token's SHA-256, as is the fingerprint: no second
     // hash (and none at all when the line is filtered out).
     tracing::info!(user = %caller.user, r#type = %token_type, token = %id.map_or_else(|| fingerprint(&token), |id| id.fingerprint()), resources = share.resources.len(), "share token created");
-    // The answer holds the token twice (alone and in the link): a buffer sized for it spares
-    // the copies of growing serde_json's 128-byte start.
-    let mut answer =
-        Vec::with_capacity(256 + 2 * token.len() + url.as_ref().map_or(0, String::len));
     let response = CreateTokenResponse {
         request: CreateTokenEcho {
             id: share.id,
@@ -122,10 +118,9 @@ pub async fn create_typed(
         token,
         url,
     };
-    serde_json::to_writer(&mut answer, &response).map_err(anyhow::Error::from)?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
-        .body(answer))
+        .body(create_answer_json(&response)))
 }
 
 /// Puts a new share in the registry (MedDream instant links are MedDream's tokens, not ours);

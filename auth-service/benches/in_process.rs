@@ -8,6 +8,8 @@
 //!   bash bench/in-process.sh                     (cargo bench -p auth-service --bench in_process)
 //!   IN_PROCESS_SECONDS=3 IN_PROCESS_ROUNDS=5 ... (time per scenario and round; defaults 1 and 5)
 //!   IN_PROCESS_ONLY=create ...                    (that scenario alone, e.g. under `perf record`)
+//!   IN_PROCESS_ONLY=create IN_PROCESS_COUNT=2000  (exactly that many requests: bench/instructions.sh
+//!                                                  counts them under valgrind, free of VM noise)
 //!
 //! Each scenario runs once per round, the rounds interleave the scenarios, and the table shows
 //! each scenario's median round.
@@ -158,10 +160,14 @@ async fn run() {
             .iter()
             .find(|s| s.name == only)
             .unwrap_or_else(|| panic!("IN_PROCESS_ONLY={only}: no such scenario"));
+        let budget = match std::env::var("IN_PROCESS_COUNT") {
+            Ok(n) => Budget::Requests(n.parse().expect("IN_PROCESS_COUNT is a whole number")),
+            Err(_) => Budget::Time(seconds * rounds as u32),
+        };
         let ns = if s.bare {
-            time_requests(&bare, &auth, s, seconds * rounds as u32).await
+            run_requests(&bare, &auth, s, budget).await
         } else {
-            time_requests(&service, &auth, s, seconds * rounds as u32).await
+            run_requests(&service, &auth, s, budget).await
         };
         println!("{only}: {:.2} us/request", ns / 1000.0);
         return;
@@ -170,9 +176,9 @@ async fn run() {
     for _ in 0..rounds.max(1) {
         for (i, s) in scenarios.iter().enumerate() {
             let ns = if s.bare {
-                time_requests(&bare, &auth, s, seconds).await
+                run_requests(&bare, &auth, s, Budget::Time(seconds)).await
             } else {
-                time_requests(&service, &auth, s, seconds).await
+                run_requests(&service, &auth, s, Budget::Time(seconds)).await
             };
             per_request[i].push(ns);
         }
@@ -222,15 +228,24 @@ fn request(auth: &str, method: &Method, path: &str, body: &str) -> actix_http::R
         .to_request()
 }
 
-/// Mean nanoseconds per request over `duration`, the body read as a client would.
-async fn time_requests<S, B>(service: &S, auth: &str, s: &Scenario, duration: Duration) -> f64
+#[derive(Clone, Copy)]
+enum Budget {
+    Time(Duration),
+    Requests(u64),
+}
+
+/// Mean nanoseconds per request within the budget, the body read as a client would.
+async fn run_requests<S, B>(service: &S, auth: &str, s: &Scenario, budget: Budget) -> f64
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
     let started = Instant::now();
     let mut count = 0u64;
-    while started.elapsed() < duration {
+    while match budget {
+        Budget::Time(duration) => started.elapsed() < duration,
+        Budget::Requests(n) => count < n,
+    } {
         for _ in 0..64 {
             let answer =
                 test::call_service(service, request(auth, &s.method, s.path, &s.body)).await;

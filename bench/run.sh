@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh                       # defaults: DURATION=10s CONNECTIONS="16 64"
 #   DURATION=30s CONNECTIONS="64" bash bench/run.sh
+#   AUTH_SERVICE_BIN=/tmp/old bash bench/run.sh   # another build (the working tree is then not built)
 #
 # Prints a table (scenario, connections, req/s, p50, p99, non-2xx) plus startup time, RSS and the
 # validate/ceiling ratios, and writes the same text to bench/last-run.txt. The get-profile scenario
@@ -16,6 +17,7 @@ CONNECTIONS=${CONNECTIONS:-16 64}
 USER_NAME=bench
 USER_PASSWORD=bench-pass
 
+AUTH_SERVICE_BIN_GIVEN=${AUTH_SERVICE_BIN:-}
 AUTH_SERVICE_BIN=${AUTH_SERVICE_BIN:-$REPO_DIR/target/release/auth-service}
 CEILING_BIN=$REPO_DIR/target/release/bench-ceiling
 PERMISSIONS_FIXTURE=$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc
@@ -70,7 +72,13 @@ elif [ ! -e "$REALM_DIR/node_modules/.auth-service-installed" ]; then
     rmdir "$REALM_DIR/.npm-ci.lock"
 fi
 
-build auth-service bench-ceiling
+if [ -n "${AUTH_SERVICE_BIN_GIVEN:-}" ]; then
+    # Another build given: leave the working tree alone (an A/B loop must not rebuild it between
+    # runs, nor fail when it is being edited).
+    build bench-ceiling
+else
+    build auth-service bench-ceiling
+fi
 
 kib_field() { # kib_field PID VmRSS|VmHWM -> value in KiB
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"

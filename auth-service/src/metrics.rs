@@ -94,7 +94,7 @@ impl Outcomes {
 
 /// One parameterless route's latency histogram and its request counters by common status.
 struct RouteSeries {
-    label: Arc<str>,
+    label: Box<str>,
     latency: Histogram,
     statuses: [OnceLock<IntCounter>; COMMON_STATUSES.len()],
 }
@@ -211,9 +211,9 @@ impl Metrics {
                 return self.record_on(series, status, seconds);
             }
         }
-        let label: Arc<str> = match req.match_pattern() {
-            None => Arc::from(NO_ROUTE),
-            Some(pattern) => Arc::from(pattern.as_str()),
+        let label: Box<str> = match req.match_pattern() {
+            None => Box::from(NO_ROUTE),
+            Some(pattern) => Box::from(pattern.as_str()),
         };
         let Ok(latency) = self.latency.get_metric_with_label_values(&[&label]) else {
             return self.count_request(&label, status);

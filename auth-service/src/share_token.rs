@@ -13,9 +13,9 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use crate::domain::{ExpirationDate, Resource, ShareToken, TokenType};
+use crate::domain::{ExpirationDate, Resource, ShareId, ShareToken, TokenType};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, PyJWT's header.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -206,10 +206,9 @@ impl serde_json::ser::Formatter for AsciiFormatter {
 }
 
 /// First 8 hex digits of the SHA-256 of a secret: enough to tell two tokens apart in logs,
-/// useless to an attacker.
+/// useless to an attacker. For a token, the start of its registry id (one hash serves both).
 pub fn fingerprint(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    hex::encode(&digest[..4])
+    ShareId::of_token(secret).fingerprint()
 }
 
 /// The plugin and some clients send `Bearer <token>`; the Python service strips every `Bearer `.

@@ -132,6 +132,8 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
+/// The tests' way from serde_json's `Value` (the parse this tree replaced) to a tree.
+#[cfg(test)]
 impl<'a> From<&'a serde_json::Value> for Node<'a> {
     fn from(value: &'a serde_json::Value) -> Self {
         use serde_json::Value;

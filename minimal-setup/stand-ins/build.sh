@@ -70,7 +70,7 @@ our_service() { # crate
     fi
     local ctx; ctx="$(mktemp -d)"
     cp "$repo/target/$profile/$crate" "$ctx/$crate"
-    mkdir "$ctx/state"
+    mkdir -p "$ctx/state/data"
     strip "$ctx/$crate"
     log "build $image ($profile binary built on this host, $crate/Dockerfile.prebuilt)"
     docker build -q -t "$image" -f "$repo/$crate/Dockerfile.prebuilt" "$ctx" >/dev/null

@@ -489,7 +489,10 @@ mod tests {
             at("/orthanc_auth_service/data"),
             Some(PathBuf::from("/orthanc_auth_service"))
         );
-        assert_eq!(at("/orthanc_auth_service"), Some(PathBuf::from("/orthanc_auth_service")));
+        assert_eq!(
+            at("/orthanc_auth_service"),
+            Some(PathBuf::from("/orthanc_auth_service"))
+        );
         // A name that merely starts the same is another folder.
         assert_eq!(at("/orthanc_auth_service2/data"), Some(PathBuf::from("/")));
         assert_eq!(at("/home/nonroot/data"), Some(PathBuf::from("/")));
@@ -502,7 +505,10 @@ mod tests {
         let folder = Path::new("/home/nonroot/data");
         let check = volume_check(folder, mount_point(MOUNTINFO, folder));
         assert_eq!(check.outcome, super::super::Outcome::Warn, "{check:?}");
-        assert!(check.what.contains("container's own filesystem"), "{check:?}");
+        assert!(
+            check.what.contains("container's own filesystem"),
+            "{check:?}"
+        );
         let folder = Path::new("/orthanc_auth_service/data");
         let check = volume_check(folder, mount_point(MOUNTINFO, folder));
         assert_eq!(

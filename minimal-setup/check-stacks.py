@@ -7,8 +7,8 @@
 - every file a stack mounts exists, and make-secrets.sh makes every secret file it references;
 - images are pinned (no :latest, no missing tag) and files have no top-level name:/version:;
 - each <crate>/Dockerfile.prebuilt has the same runtime stage as <crate>/Dockerfile;
-- what a day-one deployment needs, each the lesson of a finding (issue 22; stacks.py-free rules
-  the smoke test cannot always reach):
+- what a day-one deployment needs, each rule the lesson of a finding (issue 22), checked here
+  because the smoke test runs on stand-ins and not on every stack:
   auth-service keeps its SQLite registry on a named volume, trusts X-Forwarded-For from the
   stack's fixed subnet only, gets a stop_grace_period covering its drain and shutdown hook, and
   leaves the cookie's Secure flag to nginx (derived from PUBLIC_URL); PostgreSQL health checks ask

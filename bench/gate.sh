@@ -19,50 +19,19 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-16 64}
 USER_NAME=bench
 USER_PASSWORD=bench-pass
-ORTHANC_USER=bench-gate
-ORTHANC_PASSWORD=bench-gate-pass
 
 AUTH_SERVICE_BIN=$REPO_DIR/target/release/auth-service
 SNIPPET=$REPO_DIR/minimal-setup/nginx/share-gate.conf.template
 RESULTS_FILE=$BENCH_DIR/last-gate-run.txt
 
-find_plugin() {
-    for f in /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so*; do
-        [ -f "$f" ] && { echo "$f"; return; }
-    done
-}
-need=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
-[ -n "$(find_plugin)" ] || need+=(orthanc-dicomweb)
-[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-ORTHANC=$(command -v Orthanc || echo /usr/sbin/Orthanc)
-PLUGIN=$(find_plugin)
 
 bench_init gate
 build auth-service bench-ceiling
 
 # --- Orthanc with one instance ---------------------------------------------------------------
-ORTHANC_PORT=$(free_port)
-mkdir -p "$WORK_DIR/orthanc"
-python3 - "$WORK_DIR/orthanc" "$ORTHANC_PORT" "$PLUGIN" "$ORTHANC_USER" "$ORTHANC_PASSWORD" <<'PY'
-import json, sys
-d, port, plugin, user, pw = sys.argv[1:]
-json.dump({"Name": "gate-bench", "StorageDirectory": d + "/db", "IndexDirectory": d + "/db",
-           "HttpPort": int(port), "DicomServerEnabled": False, "DicomPort": 0,
-           "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
-           "RegisteredUsers": {user: pw}, "Plugins": [plugin], "HttpCompressionEnabled": False},
-          open(d + "/orthanc.json", "w"))
-PY
-"$ORTHANC" "$WORK_DIR/orthanc/orthanc.json" >"$WORK_DIR/orthanc/log" 2>&1 &
-STARTED_PIDS+=($!)
-wait_http Orthanc $! "http://127.0.0.1:$ORTHANC_PORT/system" 200 -u "$ORTHANC_USER:$ORTHANC_PASSWORD"
-PNG=iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAFElEQVR4nGNgUHBIaFhw4AEDZQwAxnUcAVpktvoAAAAASUVORK5CYII=
-CREATED=$(curl -sf -u "$ORTHANC_USER:$ORTHANC_PASSWORD" "http://127.0.0.1:$ORTHANC_PORT/tools/create-dicom" \
-    -d '{"Force":true,"Tags":{"PatientID":"BENCH","StudyInstanceUID":"1.2.826.0.1.3680043.10.543.77","SeriesInstanceUID":"1.2.826.0.1.3680043.10.543.77.1","SOPInstanceUID":"1.2.826.0.1.3680043.10.543.77.1.1","Modality":"OT"},"Content":"data:image/png;base64,'$PNG'"}') ||
-    die "create-dicom failed"
-read -r INSTANCE STUDY < <(printf '%s' "$CREATED" | python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["ID"], c["ParentStudy"])')
+start_orthanc_one_instance
 
 # --- auth-service with the gate --------------------------------------------------------------
 start_server auth-service "$AUTH_SERVICE_BIN" SECRET_KEY=bench-secret \
@@ -72,7 +41,7 @@ start_server auth-service "$AUTH_SERVICE_BIN" SECRET_KEY=bench-secret \
 AUTH_PORT=$SERVER_PORT
 TOKEN=$(curl -sf -u "$USER_NAME:$USER_PASSWORD" -X PUT -H 'Content-Type: application/json' \
     "http://127.0.0.1:$AUTH_PORT/tokens/viewer-instant-link" \
-    -d '{"resources":[{"dicom-uid":"1.2.826.0.1.3680043.10.543.77","orthanc-id":"'$STUDY'","level":"study"}]}' |
+    -d '{"resources":[{"dicom-uid":"'$STUDY_UID'","orthanc-id":"'$STUDY'","level":"study"}]}' |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') || die "token creation failed"
 
 # --- the bare actix-web ceiling, for gate/ceiling ----------------------------------------------

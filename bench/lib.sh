@@ -95,8 +95,10 @@ wait_http() {
 }
 
 # start_server NAME BINARY [VAR=value ...]: runs BINARY on a free port in its own folder under
-# WORK_DIR (log there too) with a clean environment plus the given variables, RUST_LOG=warn,
-# BIND_ADDRESS and no /run/secrets (SECRETS_DIR points nowhere); waits for 200 on GET /health. Sets SERVER_PID, SERVER_PORT, SERVER_URL and
+# WORK_DIR (log there too) with a clean environment plus the given variables, BIND_ADDRESS and no
+# /run/secrets (SECRETS_DIR points nowhere); waits for 200 on GET /health. Nothing else is set:
+# logging (RUST_LOG, one access line per request) and metrics are as a user runs them; a script
+# that measures a trimmed configuration passes RUST_LOG=... itself and labels the row. Sets SERVER_PID, SERVER_PORT, SERVER_URL and
 # STARTUP_MS (from spawn to that first 200). `PORT=N start_server ...` picks the port.
 start_server() {
     local name=$1 binary=$2 started
@@ -105,7 +107,7 @@ start_server() {
     SERVER_URL=http://127.0.0.1:$SERVER_PORT
     mkdir -p "$WORK_DIR/$name"
     started=$(now_us)
-    (cd "$WORK_DIR/$name" && exec env -i PATH="$PATH" HOME="$HOME" RUST_LOG=warn SECRETS_DIR=/nonexistent \
+    (cd "$WORK_DIR/$name" && exec env -i PATH="$PATH" HOME="$HOME" SECRETS_DIR=/nonexistent \
         BIND_ADDRESS="127.0.0.1:$SERVER_PORT" "$@" "$binary") >"$WORK_DIR/$name/log" 2>&1 &
     SERVER_PID=$!
     STARTED_PIDS+=("$SERVER_PID")
@@ -205,4 +207,45 @@ ratio() {
 header_line() {
     printf '# %s %s, nproc %s, commit %s, wrk -t%s -d%s\n' "$BENCH_NAME" "$(date -u +%FT%TZ)" "$(nproc)" \
         "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$WRK_THREADS" "$DURATION"
+}
+
+# Orthanc (Debian's, with the DICOMweb plugin) on a free port in WORK_DIR/orthanc, one
+# registered user, and one instance with a small image. Installs the packages when missing.
+# Sets ORTHANC_PORT, ORTHANC_USER, ORTHANC_PASSWORD, INSTANCE, STUDY, STUDY_UID.
+start_orthanc_one_instance() {
+    local need=() plugin orthanc created f
+    for f in /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so*; do
+        [ -f "$f" ] && { plugin=$f; break; }
+    done
+    command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
+    [ -n "${plugin:-}" ] || need+=(orthanc-dicomweb)
+    if [ ${#need[@]} -gt 0 ]; then
+        apt_install "${need[@]}"
+        for f in /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so*; do
+            [ -f "$f" ] && { plugin=$f; break; }
+        done
+    fi
+    orthanc=$(command -v Orthanc || echo /usr/sbin/Orthanc)
+    ORTHANC_USER=bench-gate
+    ORTHANC_PASSWORD=bench-gate-pass
+    ORTHANC_PORT=$(free_port)
+    mkdir -p "$WORK_DIR/orthanc"
+    python3 - "$WORK_DIR/orthanc" "$ORTHANC_PORT" "$plugin" "$ORTHANC_USER" "$ORTHANC_PASSWORD" <<'PY'
+import json, sys
+d, port, plugin, user, pw = sys.argv[1:]
+json.dump({"Name": "bench", "StorageDirectory": d + "/db", "IndexDirectory": d + "/db",
+           "HttpPort": int(port), "DicomServerEnabled": False, "DicomPort": 0,
+           "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
+           "RegisteredUsers": {user: pw}, "Plugins": [plugin], "HttpCompressionEnabled": False},
+          open(d + "/orthanc.json", "w"))
+PY
+    "$orthanc" "$WORK_DIR/orthanc/orthanc.json" >"$WORK_DIR/orthanc/log" 2>&1 &
+    STARTED_PIDS+=($!)
+    wait_http Orthanc $! "http://127.0.0.1:$ORTHANC_PORT/system" 200 -u "$ORTHANC_USER:$ORTHANC_PASSWORD"
+    local png=iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAFElEQVR4nGNgUHBIaFhw4AEDZQwAxnUcAVpktvoAAAAASUVORK5CYII=
+    STUDY_UID=1.2.826.0.1.3680043.10.543.77
+    created=$(curl -sf -u "$ORTHANC_USER:$ORTHANC_PASSWORD" "http://127.0.0.1:$ORTHANC_PORT/tools/create-dicom" \
+        -d '{"Force":true,"Tags":{"PatientID":"BENCH","StudyInstanceUID":"'$STUDY_UID'","SeriesInstanceUID":"'$STUDY_UID'.1","SOPInstanceUID":"'$STUDY_UID'.1.1","Modality":"OT"},"Content":"data:image/png;base64,'$png'"}') ||
+        die "create-dicom failed"
+    read -r INSTANCE STUDY < <(printf '%s' "$created" | python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["ID"], c["ParentStudy"])')
 }

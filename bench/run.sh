@@ -141,15 +141,14 @@ start_server auth-service "$AUTH_SERVICE_BIN" \
     SECRET_KEY=bench-secret \
     USERS='{"bench":"bench-pass"}' \
     PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
-    PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE" \
-    RUST_LOG=warn
+    PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE"
 AUTH_PID=$SERVER_PID
 AUTH_URL=$SERVER_URL
 # Startup: the median of 15 fresh starts timed in-process by bench/startup.py (the curl loop of
 # start_server costs a few ms per poll, more than the startup itself).
 AUTH_STARTUP_MS=$(python3 "$BENCH_DIR/startup.py" "$AUTH_SERVICE_BIN" SECRET_KEY=bench-secret \
     USERS='{"bench":"bench-pass"}' PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
-    PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE" RUST_LOG=warn)
+    PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE")
 sleep 1
 AUTH_RSS_IDLE_KIB=$(kib_field "$AUTH_PID" VmRSS)
 
@@ -302,8 +301,7 @@ if [ -z "$GET_PROFILE_SKIPPED" ]; then
         PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
         PERMISSIONS_FILE_PATH="$PERMISSIONS_FILE" \
         ENABLE_KEYCLOAK=true \
-        KEYCLOAK_URI="$REALM_URL/realms/orthanc/" \
-        RUST_LOG=warn
+        KEYCLOAK_URI="$REALM_URL/realms/orthanc/"
     KC_PID=$SERVER_PID
     KC_URL=$SERVER_URL
 

@@ -1,8 +1,10 @@
 //! Logging set-up and the per-request span of auth-service and landing-page. Share links carry
 //! their token in the query string, so a request is named by its route pattern, never its path.
-use std::io::{BufWriter, IsTerminal};
+pub mod writer;
+
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -10,7 +12,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use tracing::Instrument;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use service_settings::SettingsError;
@@ -49,21 +50,19 @@ const QUEUE_LINES: usize = 64 * 1024;
 /// system call per batch rather than per line.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+static QUEUE: OnceLock<Arc<writer::LineQueue>> = OnceLock::new();
 
 /// Log lines dropped since start because the writer's queue was full (a worker never waits on
 /// the log). Exposed in `/metrics`.
 pub fn dropped_lines() -> u64 {
-    DROPPED
-        .get()
-        .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+    QUEUE.get().map_or(0, |q| q.dropped())
 }
 
 /// Keeps the log writer's thread; dropping it (at the end of `main`, once the server has
 /// stopped and its shutdown hooks have run) writes every line still queued.
 #[must_use = "dropping the guard stops the log writer: keep it until main returns"]
 pub struct LogGuard {
-    _writer: Option<WorkerGuard>,
+    _writer: Option<writer::WriterThread>,
 }
 
 /// `RUST_LOG` decides (default `info`).
@@ -77,16 +76,32 @@ pub fn init(default_filter: &str) -> LogGuard {
 pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(QUEUE_LINES)
-        .thread_name("log-writer")
-        .finish(BufWriter::with_capacity(
-            WRITE_BUFFER_BYTES,
-            std::io::stderr(),
-        ));
-    let counter = writer.error_counter();
     // stdout stays for what the service says to its operator (the dev banner, the doctor).
+    match writer::spawn(std::io::stderr(), QUEUE_LINES, WRITE_BUFFER_BYTES) {
+        Ok((writer, thread)) => {
+            let queue = writer.queue().clone();
+            if install(filter, format, writer) {
+                let _ = QUEUE.set(queue);
+                return LogGuard {
+                    _writer: Some(thread),
+                };
+            }
+            // Another subscriber came first (a test process): this writer is not used.
+            LogGuard { _writer: None }
+        }
+        // No thread to be had: each line written at once rather than none.
+        Err(_) => {
+            install(filter, format, std::io::stderr);
+            LogGuard { _writer: None }
+        }
+    }
+}
+
+/// Installs the global subscriber; false when one already was.
+fn install<W>(filter: EnvFilter, format: LogFormat, writer: W) -> bool
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter)
@@ -103,16 +118,7 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
             .with_span_list(false)
             .try_init(),
     };
-    match installed {
-        Ok(()) => {
-            let _ = DROPPED.set(counter);
-            LogGuard {
-                _writer: Some(guard),
-            }
-        }
-        // Another subscriber came first (a test process): this writer is not used.
-        Err(_) => LogGuard { _writer: None },
-    }
+    installed.is_ok()
 }
 
 /// For tests (`TEST_LOG=1`): lines written at once through the test harness's capture.

@@ -41,22 +41,22 @@ fn roles_file() -> String {
 }
 
 /// What the binary said: exit status, stdout, stderr.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", self.stdout, self.stderr))
     }
 }
 
-/// Runs `auth-service ARGS` with the service's settings for `realm`, the users tests' roles file
-/// and `extra` (nothing inherited from the test's environment).
-async fn run(realm: &Realm, extra: &[(&str, &str)], args: &[&str]) -> Run {
+/// Runs `auth-service ARGS` with the tests' `SECRET_KEY` and `USERS` and `env` (nothing
+/// inherited from the test's environment).
+pub async fn auth_service(env: &[(&str, &str)], args: &[&str]) -> Run {
     let data = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auth-service"));
     command
@@ -65,16 +65,8 @@ async fn run(realm: &Realm, extra: &[(&str, &str)], args: &[&str]) -> Run {
         .env("SECRET_KEY", crate::helpers::SECRET)
         .env("USERS", format!(r#"{{"{USER}": "{PASSWORD}"}}"#))
         .env("SECRETS_DIR", "/nonexistent-secrets-dir")
-        .env("DATA_DIR", data.path())
-        .env("PERMISSIONS_FILE_PATH", roles_file())
-        .env(
-            "ANONYMOUS_PROFILE_FILE_PATH",
-            fixture("anonymous-profile.jsonc"),
-        );
-    for (k, v) in realm.env() {
-        command.env(k, v);
-    }
-    for (k, v) in extra {
+        .env("DATA_DIR", data.path());
+    for (k, v) in env {
         command.env(k, v);
     }
     let out = command.output().await.expect("auth-service runs");
@@ -83,6 +75,21 @@ async fn run(realm: &Realm, extra: &[(&str, &str)], args: &[&str]) -> Run {
         stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
         stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
     }
+}
+
+/// `auth-service ARGS` with the service's settings for `realm`, the users tests' roles file and
+/// `extra`.
+async fn run(realm: &Realm, extra: &[(&str, &str)], args: &[&str]) -> Run {
+    let roles = roles_file();
+    let anonymous = fixture("anonymous-profile.jsonc").display().to_string();
+    let realm_env = realm.env();
+    let mut env = vec![
+        ("PERMISSIONS_FILE_PATH", roles.as_str()),
+        ("ANONYMOUS_PROFILE_FILE_PATH", anonymous.as_str()),
+    ];
+    env.extend(realm_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    env.extend_from_slice(extra);
+    auth_service(&env, args).await
 }
 
 /// The app with the realm and the users tests' roles file.

@@ -7,7 +7,7 @@
 use secrecy::ExposeSecret;
 use service_health::doctor::Check;
 
-use super::{explain, explanation_text, report, report_text};
+use super::{explain, explanation_text, report, report_text, Problem};
 use crate::keycloak::{KeycloakAdmin, KeycloakUnavailable};
 use crate::roles::ROLES_SETTING;
 use crate::settings::{Settings, Source};
@@ -27,23 +27,11 @@ pub async fn users(source: &Source, json: bool) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let (admin, api_keys) = match admin(&profiles) {
-        Ok(a) => a,
-        Err(code) => return code,
+    let Some((admin, api_keys)) = admin(&profiles) else {
+        return SETTINGS;
     };
     match report(admin, &profiles.roles.current(), api_keys).await {
-        Ok(report) => {
-            if json {
-                print_json(&report);
-            } else {
-                print!("{}", report_text(&report));
-            }
-            if report.problems.is_empty() {
-                CLEAN
-            } else {
-                FOUND
-            }
-        }
+        Ok(report) => answer(&report, json, report_text, &report.problems),
         Err(e) => keycloak_failed(&e),
     }
 }
@@ -54,23 +42,11 @@ pub async fn explain_user(source: &Source, user: &str, label: Option<&str>, json
         Ok(p) => p,
         Err(code) => return code,
     };
-    let (admin, api_keys) = match admin(&profiles) {
-        Ok(a) => a,
-        Err(code) => return code,
+    let Some((admin, api_keys)) = admin(&profiles) else {
+        return SETTINGS;
     };
     match explain(&profiles, admin, user, label, api_keys).await {
-        Ok(Some(explanation)) => {
-            if json {
-                print_json(&explanation);
-            } else {
-                print!("{}", explanation_text(&explanation));
-            }
-            if explanation.problems.is_empty() {
-                CLEAN
-            } else {
-                FOUND
-            }
-        }
+        Ok(Some(e)) => answer(&e, json, explanation_text, &e.problems),
         Ok(None) => {
             eprintln!(
                 "{}",
@@ -87,15 +63,27 @@ pub async fn explain_user(source: &Source, user: &str, label: Option<&str>, json
 }
 
 /// The admin client and whether api-keys are on (`open` made sure there is a client).
-fn admin(profiles: &UserProfiles) -> Result<(&KeycloakAdmin, bool), i32> {
-    match profiles.keycloak.as_ref().and_then(|k| k.admin()) {
-        Some(admin) => Ok((admin, super::api_keys_enabled(profiles))),
-        None => {
-            eprintln!(
-                "auth-service: no Keycloak admin client (ENABLE_KEYCLOAK, KEYCLOAK_CLIENT_SECRET)"
-            );
-            Err(SETTINGS)
-        }
+fn admin(profiles: &UserProfiles) -> Option<(&KeycloakAdmin, bool)> {
+    let admin = profiles.keycloak.as_ref().and_then(|k| k.admin())?;
+    Some((admin, super::api_keys_enabled(profiles)))
+}
+
+/// Prints `value` as JSON, or as `text` makes it; the exit status says whether problems were found.
+fn answer<T: serde::Serialize>(
+    value: &T,
+    json: bool,
+    text: impl FnOnce(&T) -> String,
+    problems: &[Problem],
+) -> i32 {
+    if json {
+        print_json(value);
+    } else {
+        print!("{}", text(value));
+    }
+    if problems.is_empty() {
+        CLEAN
+    } else {
+        FOUND
     }
 }
 

@@ -59,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
     // Before the settings (their errors are logged): an unreadable LOG_FORMAT falls back to
     // human lines here and stops the start with its name below.
     let log_format = std::env::var("LOG_FORMAT").ok();
-    telemetry::init_with_format(
+    // Kept until the process ends: dropping it writes every line still queued.
+    let log = telemetry::init_with_format(
         // A subcommand's lines are its output: only errors from the libraries it calls.
         if cli.command.is_some() {
             "error"
@@ -68,22 +69,26 @@ async fn main() -> anyhow::Result<()> {
         },
         telemetry::LogFormat::parse(log_format.as_deref()).unwrap_or_default(),
     );
-    match cli.command {
+    let code = match cli.command {
         Some(Command::Doctor) => {
             let report = auth_service::doctor::run(&Source::from_process()).await;
             print!("{}", report.render());
-            std::process::exit(if report.failed() { 1 } else { 0 });
+            if report.failed() {
+                1
+            } else {
+                0
+            }
         }
-        Some(Command::Users { json }) => {
-            std::process::exit(users::command::users(&Source::from_process(), json).await)
+        Some(Command::Users { json }) => users::command::users(&Source::from_process(), json).await,
+        Some(Command::Explain { user, label, json }) => {
+            let source = Source::from_process();
+            users::command::explain_user(&source, &user, label.as_deref(), json).await
         }
-        Some(Command::Explain { user, label, json }) => std::process::exit(
-            users::command::explain_user(&Source::from_process(), &user, label.as_deref(), json)
-                .await,
-        ),
         Some(Command::Healthcheck) => healthcheck(),
-        None => serve(cli.dev).await,
-    }
+        None => return serve(cli.dev, log).await,
+    };
+    drop(log);
+    std::process::exit(code);
 }
 
 /// Runs before anything else is set up: the container asks it every few seconds.
@@ -93,7 +98,7 @@ fn healthcheck() -> ! {
     std::process::exit(service_health::run("auth-service", bind_address));
 }
 
-async fn serve(dev: bool) -> anyhow::Result<()> {
+async fn serve(dev: bool, log: telemetry::LogGuard) -> anyhow::Result<()> {
     let mut source = Source::from_process();
     let banner = if dev {
         let data_dir = PathBuf::from(source.get("DATA_DIR").unwrap_or("data"));
@@ -101,15 +106,20 @@ async fn serve(dev: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let settings = Settings::from_source(&source).unwrap_or_else(|e| {
-        eprintln!("auth-service: configuration error: {e}");
-        std::process::exit(2);
-    });
+    let settings = match Settings::from_source(&source) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("auth-service: configuration error: {e}");
+            drop(log);
+            std::process::exit(2);
+        }
+    };
     let app = Application::build(settings).await?;
     if let Some(banner) = banner {
         println!("{}", banner.text(app.port()));
     }
     tracing::info!(port = app.port(), "auth-service listening");
     app.run_until_stopped().await?;
+    drop(log);
     Ok(())
 }

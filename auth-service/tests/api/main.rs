@@ -9,6 +9,7 @@ mod command_line;
 mod doctor;
 mod emails;
 mod gate;
+mod gate_attacks;
 mod gate_stack;
 mod health;
 mod healthcheck;

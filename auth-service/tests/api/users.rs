@@ -610,6 +610,23 @@ async fn users_needs_view_users_and_names_the_missing_right() {
     assert!(realm.stats().await["forbidden"].as_u64().unwrap() > 0);
 }
 
+/// Two listings asked at once read the realm once; the next one reads it afresh.
+#[tokio::test]
+async fn concurrent_listings_share_one_pass_over_the_realm() {
+    let realm = realm_or_skip!();
+    let files = Files::new();
+    let app = users_app(&realm, &files, &[]).await;
+    // Every admin call takes 200 ms: the first listing is still running when the second asks.
+    realm.delay(200).await;
+    let (first, second) = tokio::join!(get(&app, "/users"), get(&app, "/users"));
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first, second);
+    assert_eq!(realm.stats().await["userPages"], 1);
+    realm.delay(0).await;
+    assert_eq!(get(&app, "/users").await.0, 200);
+    assert_eq!(realm.stats().await["userPages"], 2);
+}
+
 /// Keycloak's pages of 100 users, every user once, a few role look-ups at a time. (How long it
 /// takes is bench/users.sh's business.)
 #[tokio::test]

@@ -24,6 +24,7 @@ pub mod startup;
 pub mod throttle;
 pub mod url_text;
 pub mod user_profiles;
+pub mod users;
 pub mod viewer_links;
 
 pub use service_telemetry as telemetry;

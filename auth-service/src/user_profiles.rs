@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::jsonc;
-use crate::keycloak::{Keycloak, KeycloakUnavailable, KeycloakUser};
+use crate::keycloak::{AccessClaims, Keycloak, KeycloakUnavailable, KeycloakUser};
 use crate::roles::{RolePermissions, RolesStore};
 use crate::settings::Settings;
 use crate::share_token::strip_bearer;
@@ -30,6 +30,30 @@ fn user_profile(
         user_id,
         validity: PROFILE_VALIDITY,
         groups,
+    }
+}
+
+/// What a realm access token says of its user, as far as a profile goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenIdentity {
+    pub sub: Option<String>,
+    /// Keycloak's full name (first and last name), absent when the user has neither.
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    /// `realm_access.roles`: the effective realm roles.
+    pub roles: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl From<AccessClaims> for TokenIdentity {
+    fn from(claims: AccessClaims) -> Self {
+        TokenIdentity {
+            sub: claims.sub,
+            name: claims.name,
+            preferred_username: claims.preferred_username,
+            roles: claims.realm_access.map(|r| r.roles).unwrap_or_default(),
+            groups: claims.groups.unwrap_or_default(),
+        }
     }
 }
 
@@ -90,20 +114,7 @@ impl UserProfiles {
             }
             let token = strip_bearer(value);
             return Ok(match keycloak.verify_access_token(token).await {
-                Some(claims) => {
-                    let roles = claims.realm_access.map(|r| r.roles).unwrap_or_default();
-                    let name = claims
-                        .name
-                        .filter(|n| !n.is_empty())
-                        .or(claims.preferred_username)
-                        .unwrap_or_default();
-                    user_profile(
-                        name,
-                        claims.sub,
-                        self.roles.current().grants(&roles),
-                        claims.groups.unwrap_or_default(),
-                    )
-                }
+                Some(claims) => self.of_token(TokenIdentity::from(claims)),
                 None => self.anonymous.clone(),
             });
         }
@@ -122,6 +133,22 @@ impl UserProfiles {
             });
         }
         Ok(self.anonymous.clone())
+    }
+
+    /// The profile of a verified access token's user: what `POST /user/get-profile` answers
+    /// for that token. `auth-service explain` calls it too, with the token Keycloak would issue.
+    pub fn of_token(&self, identity: TokenIdentity) -> UserProfile {
+        let name = identity
+            .name
+            .filter(|n| !n.is_empty())
+            .or(identity.preferred_username)
+            .unwrap_or_default();
+        user_profile(
+            name,
+            identity.sub,
+            self.roles.current().grants(&identity.roles),
+            identity.groups,
+        )
     }
 
     fn of_keycloak_user(&self, user: KeycloakUser) -> UserProfile {

@@ -10,7 +10,10 @@ use anyhow::Context;
 use serde::Deserialize;
 use url::Url;
 
-pub use admin::{KeycloakAdmin, KeycloakUser};
+pub use admin::{
+    is_keycloak_default_role, ApiKey, KeycloakAdmin, KeycloakUser, RealmRoles, RealmUser,
+    USERS_PAGE_SIZE,
+};
 pub use realm_keys::AccessClaims;
 use realm_keys::RealmKeys;
 

@@ -9,6 +9,7 @@ mod roles;
 mod shares;
 mod tokens;
 mod user;
+mod users;
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest};
@@ -17,6 +18,8 @@ use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::domain::TokenType;
 use crate::error::Error;
+use crate::keycloak::{KeycloakAdmin, KeycloakUnavailable};
+use crate::user_profiles::UserProfiles;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -96,6 +99,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get(roles::get_roles)
             .put(roles::put_roles)
             .default_service(fallback::allow("GET, PUT")),
+    )
+    .service(
+        web::resource("/users")
+            .get(users::list)
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/users/{username}/explain")
+            .get(users::explain)
+            .default_service(fallback::allow("GET")),
     )
     .service(
         web::resource("/emails/templates")
@@ -178,4 +191,20 @@ pub(crate) fn json_borrowed<'b, T: serde::Deserialize<'b>>(
     body: &'b [u8],
 ) -> Result<T, Error> {
     serde_json::from_slice(json_body(req, body)?).map_err(|e| crate::api::json_error(&e))
+}
+
+/// The Keycloak admin client, or the Python service's 404 for routes that need it.
+pub(crate) fn keycloak_admin(profiles: &UserProfiles) -> Result<&KeycloakAdmin, Error> {
+    profiles
+        .keycloak
+        .as_ref()
+        .and_then(|k| k.admin())
+        .ok_or(Error::KeycloakAdminMissing)
+}
+
+pub(crate) fn keycloak_unavailable(e: KeycloakUnavailable) -> Error {
+    Error::Unavailable {
+        error: "keycloak unavailable",
+        detail: Some(e.to_string()),
+    }
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_redoc::Redoc;
 
-use super::{emails, gate, health, metrics, roles, shares, tokens, user};
+use super::{emails, gate, health, metrics, roles, shares, tokens, user, users};
 use crate::basic_auth::Caller;
 
 #[derive(OpenApi)]
@@ -21,6 +21,8 @@ use crate::basic_auth::Caller;
         user::get_profile,
         roles::get_roles,
         roles::put_roles,
+        users::list,
+        users::explain,
         emails::list_templates,
         emails::get_template,
         emails::send,

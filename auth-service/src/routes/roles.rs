@@ -3,11 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::BTreeMap;
 
-use super::json_object;
+use super::{json_object, keycloak_admin as admin, keycloak_unavailable as unavailable};
 use crate::basic_auth::Caller;
 use crate::domain::Permission;
 use crate::error::{Error, Result};
-use crate::keycloak::{KeycloakAdmin, KeycloakUnavailable};
 use crate::roles::{RolePermissions, RolesConfig};
 use crate::user_profiles::UserProfiles;
 use auth_wire::RolesUpdate;
@@ -89,19 +88,4 @@ pub async fn put_roles(
     })?;
     tracing::info!(user = %caller.user, roles = stored.roles.len(), "roles stored");
     Ok(HttpResponse::Ok().json(stored.as_ref()))
-}
-
-fn admin(profiles: &UserProfiles) -> Result<&KeycloakAdmin> {
-    profiles
-        .keycloak
-        .as_ref()
-        .and_then(|k| k.admin())
-        .ok_or(Error::KeycloakAdminMissing)
-}
-
-fn unavailable(e: KeycloakUnavailable) -> Error {
-    Error::Unavailable {
-        error: "keycloak unavailable",
-        detail: Some(e.to_string()),
-    }
 }

@@ -356,4 +356,84 @@ async fn real_keycloak_with_the_shipped_realm_serves_auth_service() {
         ),
         "{by_key}"
     );
+
+    // 6. `auth-service users` and `explain` with admin-cli's shipped rights (view-users,
+    //    query-users, view-realm): the realm's three users (not admin-cli's service account),
+    //    and doctor's profile as its real token gave it.
+    let roles_path = files.roles();
+    let anonymous_path = files.anonymous();
+    let env = [
+        ("ENABLE_KEYCLOAK", "true"),
+        ("ENABLE_KEYCLOAK_API_KEYS", "true"),
+        ("KEYCLOAK_URI", keycloak_uri.as_str()),
+        ("KEYCLOAK_ADMIN_URI", admin_uri.as_str()),
+        ("KEYCLOAK_CLIENT_SECRET", admin_cli_secret.as_str()),
+        ("PERMISSIONS_FILE_PATH", roles_path.as_str()),
+        ("ANONYMOUS_PROFILE_FILE_PATH", anonymous_path.as_str()),
+    ];
+    let listed = crate::users::auth_service(&env, &["users", "--json"]).await;
+    let report = listed.json();
+    let users: Vec<(&str, &Value, &Value, &Value)> = report["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().expect("username"),
+                &u["permissions"],
+                &u["authorized-labels"],
+                &u["api-key"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [
+            (
+                "admin",
+                &json!(["all", "admin-permissions"]),
+                &json!(["*"]),
+                &json!(false)
+            ),
+            (
+                "doctor",
+                &json!(["view", "download", "share", "send"]),
+                &json!(["*"]),
+                &json!(true)
+            ),
+            (
+                "external",
+                &json!(["view", "download"]),
+                &json!(["external", "teaching"]),
+                &json!(false)
+            ),
+        ],
+        "{report}"
+    );
+    // The fixture roles file's own problems: legacy-role is no realm role, no role grants urgent.
+    let kinds: Vec<&Value> = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| &p["problem"])
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            &json!("roles-file-role-not-in-realm"),
+            &json!("label-granted-by-no-role")
+        ],
+        "{report}"
+    );
+    assert!(
+        !listed.stdout.contains("doctor-api-key-0001")
+            && !listed.stdout.contains(&admin_cli_secret)
+    );
+    let explained = crate::users::auth_service(&env, &["explain", "doctor", "--json"]).await;
+    let explained = explained.json();
+    assert_eq!(
+        explained["profile"], by_token,
+        "explain agrees with get-profile for the real token"
+    );
+    assert_eq!(explained["api-key-profile"], by_key, "and for the api-key");
 }

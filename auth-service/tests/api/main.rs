@@ -5,6 +5,7 @@
 #[macro_use]
 mod tools;
 
+mod command_line;
 mod doctor;
 mod emails;
 mod gate;
@@ -32,3 +33,4 @@ mod stand_ins;
 mod throttle;
 mod tokens;
 mod user;
+mod users;

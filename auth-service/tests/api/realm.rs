@@ -94,6 +94,12 @@ pub struct Realm {
 impl Realm {
     /// Starts the realm on a free port, or says loudly why the calling test is skipped.
     pub async fn start(test: &str) -> Option<Realm> {
+        Realm::start_with_rights(test, None).await
+    }
+
+    /// The realm with admin-cli's service account holding only `rights` (realm-management
+    /// roles, comma-separated; None: the shipped realm's view-users, query-users, view-realm).
+    pub async fn start_with_rights(test: &str, rights: Option<&str>) -> Option<Realm> {
         if let Err(reason) = installed() {
             unavailable(
                 test,
@@ -102,16 +108,21 @@ impl Realm {
             );
             return None;
         }
-        Some(Realm::spawn(0, "realm-key-1").await)
+        Some(Realm::spawn(0, "realm-key-1", rights).await)
     }
 
-    async fn spawn(port: u16, kid: &str) -> Realm {
-        let mut child = Command::new("node")
+    async fn spawn(port: u16, kid: &str, admin_cli_rights: Option<&str>) -> Realm {
+        let mut command = Command::new("node");
+        command
             .arg("realm.mjs")
             .current_dir(installed().expect("installed before any spawn"))
             .env("PORT", port.to_string())
             .env("KEY_ID", kid)
-            .env("ADMIN_CLI_SECRET", ADMIN_CLI_SECRET)
+            .env("ADMIN_CLI_SECRET", ADMIN_CLI_SECRET);
+        if let Some(rights) = admin_cli_rights {
+            command.env("ADMIN_CLI_RIGHTS", rights);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -204,6 +215,21 @@ impl Realm {
         self.control("bloat", json!({ "bytes": bytes })).await;
     }
 
+    /// Adds users `user-00001`... up to `count` generated users; answers how many users the
+    /// realm then has.
+    pub async fn populate(&self, count: u64) -> u64 {
+        let answer = self.control("populate", json!({ "count": count })).await;
+        answer["users"].as_u64().expect("user count")
+    }
+
+    /// The access token Keycloak would issue this user (its roles, names and groups).
+    pub async fn user_token(&self, username: &str) -> String {
+        let answer = self
+            .control("user-token", json!({ "username": username }))
+            .await;
+        answer["token"].as_str().expect("token").to_owned()
+    }
+
     pub async fn revoke_admin_tokens(&self) {
         self.control("revoke-admin-tokens", json!({})).await;
     }
@@ -227,6 +253,6 @@ impl Realm {
     /// Stops the realm and starts it again on the same port with a new signing key.
     pub async fn restart_with_key(&mut self, kid: &str) {
         self.stop().await;
-        *self = Realm::spawn(self.port, kid).await;
+        *self = Realm::spawn(self.port, kid, None).await;
     }
 }

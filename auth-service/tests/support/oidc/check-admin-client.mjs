@@ -1,7 +1,8 @@
 // Test support: drives the admin-API double of realm.mjs with Keycloak's own npm client
 // (@keycloak/keycloak-admin-client), unchanged, so the double keeps Keycloak's URL layout and
-// representation shapes. Calls exactly what auth-service calls (src/keycloak/admin.rs) and checks
-// the fields it reads, with Keycloak's types.
+// representation shapes. Calls exactly what auth-service calls (src/keycloak/admin.rs: api-key
+// search, a user, its composite realm roles and groups, the realm roles, the user list paged with
+// first/max) and checks the fields it reads, with Keycloak's types.
 //
 // Usage: node check-admin-client.mjs BASE_URL ADMIN_CLI_SECRET
 //   BASE_URL is the server root (http://127.0.0.1:PORT), as for a real Keycloak.
@@ -98,6 +99,43 @@ async function main() {
     await client.users.listCompositeRealmRoleMappings({ id }));
   if (!mapped.includes('doctor-role')) fail(`doctor's composite realm roles lack doctor-role: ${show(mapped)}`);
   ok(`users.listCompositeRealmRoleMappings({id}): ${mapped.join(', ')}`);
+
+  // GET /admin/realms/orthanc/users/{id}/groups: the group paths a token's `groups` claim holds.
+  const groups = await client.users.listGroups({ id });
+  if (!Array.isArray(groups) || !groups.every((g) => typeof g.name === 'string' && typeof g.path === 'string')) {
+    fail(`users.listGroups({id}) gave ${show(groups)}, Keycloak sends groups with a name and a path`);
+  }
+  if (!groups.some((g) => g.path === '/doctors')) fail(`doctor's groups lack /doctors: ${show(groups)}`);
+  ok(`users.listGroups({id}): ${groups.map((g) => g.path).join(', ')}`);
+
+  // GET /admin/realms/orthanc/users?first=F&max=M&briefRepresentation=false: every user once,
+  // by username, as many as GET users/count says.
+  const total = await client.users.count();
+  if (typeof total !== 'number' || total < 3) fail(`users.count() gave ${show(total)}, expected a number of users`);
+  const listed = [];
+  for (let first = 0; ; first += 3) {
+    const page = await client.users.find({ first, max: 3, briefRepresentation: false });
+    if (!Array.isArray(page) || page.length > 3) fail(`users.find({first: ${first}, max: 3}) gave ${show(page)}`);
+    page.forEach((user, i) => checkUser(`users.find({first: ${first}, max: 3})[${i}]`, user));
+    listed.push(...page.map((u) => u.username));
+    if (page.length < 3) break;
+  }
+  if (listed.length !== total) fail(`paging listed ${listed.length} users, users.count() says ${total}`);
+  if (new Set(listed).size !== listed.length) fail(`paging listed a user twice: ${show(listed)}`);
+  if (listed.some((name, i) => i > 0 && listed[i - 1] > name)) fail(`users are not listed by username: ${show(listed)}`);
+  ok(`users.find({first, max: 3}) pages through all ${total} users`);
+  const brief = await client.users.find({ max: 2, briefRepresentation: true });
+  if (!Array.isArray(brief) || brief.length !== 2 || brief.some((u) => 'attributes' in u)) {
+    fail(`users.find({briefRepresentation: true}) gave ${show(brief)}: brief users have no attributes`);
+  }
+  ok('users.find({briefRepresentation: true}) leaves the attributes out');
+
+  // GET /admin/realms/orthanc/users?username=U&exact=true
+  const byName = await client.users.find({ username: 'doctor', exact: true, briefRepresentation: false });
+  if (!Array.isArray(byName) || byName.length !== 1 || byName[0].username !== 'doctor') {
+    fail(`users.find({username: doctor, exact}) gave ${show(byName)}, expected doctor alone`);
+  }
+  ok('users.find({username, exact: true})');
 
   // A wrong secret must be refused at the token endpoint, as Keycloak does.
   const intruder = new KcAdminClient({ baseUrl, realmName: 'orthanc' });

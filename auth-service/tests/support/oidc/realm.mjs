@@ -8,16 +8,26 @@
 //   token is issued and signed by the provider itself.
 // - POST /__test/sign signs any claims with the provider's own current key, for the cases a
 //   well-behaved provider never issues (expired, wrong issuer, wrong audience).
-// - A double of Keycloak's Admin REST API under /admin/realms/orthanc (roles, users/{id},
-//   users?q=api-key:V, users/{id}/role-mappings/realm/composite), accepting only tokens the
-//   provider issued to client `admin-cli`. Shapes follow Keycloak's RoleRepresentation and
-//   UserRepresentation; the data follows shared/compat-sample/fakes.py.
+// - A double of Keycloak's Admin REST API under /admin/realms/orthanc (roles, users paged with
+//   first/max/briefRepresentation, users?q=api-key:V, users?username=U&exact=true, users/count,
+//   users/{id}, users/{id}/role-mappings/realm/composite, users/{id}/groups), accepting only
+//   tokens the provider issued to client `admin-cli`, and only within the realm-management roles
+//   its token carries, checked as Keycloak checks them (query-users to list or search users,
+//   view-users to read one user, its role mappings and groups, view-realm to list the roles).
+//   Shapes follow Keycloak's RoleRepresentation, UserRepresentation and GroupRepresentation; the
+//   data follows shared/compat-sample/fakes.py, plus one fixture user per problem
+//   `auth-service users` finds (teacher, newcomer, auditor, intern).
 // - Control: POST /__test/delay {"ms"}, POST /__test/revoke-admin-tokens (every admin token seen
 //   so far is refused from then on), POST /__test/bloat {"bytes"} (user searches answer that many
-//   more bytes, chunked without Content-Length), GET /__test/stats.
+//   more bytes, chunked without Content-Length), POST /__test/populate {"count"} (that many more
+//   users, user-00001..., with roles and some api-keys), POST /__test/user-token {"username"}
+//   (the access token Keycloak would issue the user: sub, preferred_username, name from first and
+//   last names, realm_access.roles composite, groups as full paths), GET /__test/stats.
 //
-// Environment: PORT (0 = any free port), KEY_ID, ADMIN_CLI_SECRET. Prints one JSON line
-// {"port", "kid"} on stdout once listening.
+// Environment: PORT (0 = any free port), KEY_ID, ADMIN_CLI_SECRET, ADMIN_CLI_RIGHTS (the
+// realm-management roles of admin-cli's service account, comma-separated; default the shipped
+// realm's view-users,query-users,view-realm). Prints one JSON line {"port", "kid"} on stdout once
+// listening.
 //
 // The same script stands in for Keycloak in the compose stacks' smoke test
 // (minimal-setup/stand-ins/keycloak), with these settings, none of which the tests set:
@@ -49,6 +59,8 @@ const realmFile = process.env.REALM_FILE
 const ADMIN_CLI_SECRET = realmFile
   ? realmFile.clients.find((c) => c.clientId === 'admin-cli').secret
   : process.env.ADMIN_CLI_SECRET || 'admin-cli-secret';
+const ADMIN_CLI_RIGHTS = (process.env.ADMIN_CLI_RIGHTS ?? 'view-users,query-users,view-realm')
+  .split(',').filter(Boolean);
 
 const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
 const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: KEY_ID, alg: 'RS256', use: 'sig' };
@@ -73,13 +85,22 @@ const ROLES = [
 ];
 const DEFAULT_COMPOSITE = ['default-roles-orthanc', 'offline_access', 'uma_authorization'];
 const USERS = [
-  { id: 'u-admin', username: 'admin', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-admin-0001'] }, roles: ['admin-role'] },
-  { id: 'u-doctor', username: 'doctor', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-doctor-0002'] }, roles: ['doctor-role', 'external-role'] },
-  { id: 'u-external', username: 'external', enabled: true, notBefore: 0, attributes: {}, roles: ['external-role'] },
+  { id: 'u-admin', username: 'admin', firstName: 'Admin', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-admin-0001'] }, roles: ['admin-role'] },
+  { id: 'u-doctor', username: 'doctor', firstName: 'Doctor', lastName: 'Who', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-doctor-0002'] }, roles: ['doctor-role', 'external-role'], groups: ['/doctors', '/staff'] },
+  { id: 'u-external', username: 'external', enabled: true, notBefore: 0, attributes: {}, roles: ['external-role'], groups: ['/externals'] },
   { id: 'u-disabled', username: 'disabled-user', enabled: false, notBefore: 0, attributes: { 'api-key': ['key-disabled-0003'] }, roles: ['doctor-role'] },
   { id: 'u-future', username: 'future-user', enabled: true, notBefore: 4102444800, attributes: { 'api-key': ['key-future-0004'] }, roles: ['doctor-role'] },
   { id: 'u-dup1', username: 'dup-one', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-dup-0005'] }, roles: ['doctor-role'] },
   { id: 'u-dup2', username: 'dup-two', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-dup-0005'] }, roles: ['admin-role'] },
+  // One user per problem `auth-service users` finds (tests/api/users.rs).
+  // A realm role the roles file does not map: no permission at all.
+  { id: 'u-teacher', username: 'teacher', firstName: 'Tea', lastName: 'Cher', enabled: true, notBefore: 0, attributes: {}, roles: ['teacher-role'] },
+  // Created, given no role: no permission at all.
+  { id: 'u-newcomer', username: 'newcomer', enabled: true, notBefore: 0, attributes: {}, roles: [] },
+  // A role with permissions and no label (in the users tests' roles file): no study list.
+  { id: 'u-auditor', username: 'auditor', lastName: 'Auditor', enabled: true, notBefore: 0, attributes: {}, roles: ['auditor-role'], groups: ['/staff/audit'] },
+  // A restricted role and a role granting everything.
+  { id: 'u-intern', username: 'intern', firstName: 'Ivan', lastName: 'Intern', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-intern-0006'] }, roles: ['external-role', 'admin-role'] },
 ];
 if (realmFile) {
   // The realm file's users, roles and groups replace the built-in ones.
@@ -92,8 +113,9 @@ if (realmFile) {
   USERS.splice(0, USERS.length);
   for (const u of realmFile.users.filter((user) => !user.serviceAccountClientId)) {
     const roles = (u.realmRoles || []).filter((r) => r !== 'default-roles-orthanc');
-    USERS.push({ id: u.id, username: u.username, enabled: u.enabled !== false, notBefore: 0,
-      attributes: u.attributes || {}, roles });
+    USERS.push({ id: u.id, username: u.username, firstName: u.firstName, lastName: u.lastName,
+      enabled: u.enabled !== false, notBefore: 0, attributes: u.attributes || {}, roles,
+      groups: u.groups || [] });
     const password = (u.credentials || []).find((c) => c.type === 'password');
     if (password) {
       PERSONAS[`stand-in-login-${u.username}`] = {
@@ -105,10 +127,30 @@ if (realmFile) {
     }
   }
 }
+// Users added by POST /__test/populate.
+const generated = [];
+const allUsers = () => [...USERS, ...generated];
 const roleRep = (name, composite) => ({ id: `r-${name}`, name, description: '', composite, clientRole: false, containerId: 'orthanc' });
-const userRep = ({ roles, ...u }) => ({ ...u, emailVerified: false, createdTimestamp: 1700000000000, totp: false });
+const userRep = ({ roles, groups, ...u }) => ({ ...u, emailVerified: false, createdTimestamp: 1700000000000, totp: false });
+// Keycloak's brief representation leaves out the attributes, the required actions and notBefore.
+const briefRep = (user) => {
+  const { attributes, notBefore, ...brief } = userRep(user);
+  return brief;
+};
+const compositeRoles = (user) => [...user.roles, ...DEFAULT_COMPOSITE];
+const groupRep = (path) => ({ id: `g${path.replaceAll('/', '-')}`, name: path.split('/').pop(), path, subGroups: [] });
+// Keycloak's full-name mapper: the non-empty first and last names, joined by a space.
+const fullName = (user) => [user.firstName, user.lastName].filter((p) => p).join(' ');
 
-const stats = { jwks: 0, token: 0, admin: 0, discovery: 0 };
+const stats = {
+  jwks: 0, token: 0, admin: 0, discovery: 0,
+  // GET users listings (no search), the `max` of each, those asking for brief representations.
+  userPages: 0, pageSizes: [], briefPages: 0,
+  roleMappings: 0, forbidden: 0,
+  // The most admin-API requests in progress at once.
+  maxInFlight: 0,
+};
+let inFlight = 0;
 let delayMs = 0;
 let bloatBytes = 0;
 const seenAdminTokens = new Set();
@@ -127,6 +169,9 @@ const clients = Object.entries(PERSONAS).map(([id, persona]) => ({
 }));
 clients.push({ client_id: 'admin-cli', client_secret: ADMIN_CLI_SECRET,
   grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
+
+// admin-cli's service-account token carries its realm-management roles, as Keycloak's does.
+const ADMIN_CLI_CLAIMS = { resource_access: { 'realm-management': { roles: ADMIN_CLI_RIGHTS } } };
 
 const provider = new Provider(issuer, {
   clients,
@@ -148,6 +193,7 @@ const provider = new Provider(issuer, {
     },
   },
   extraTokenClaims: (ctx, token) => {
+    if (token.clientId === 'admin-cli') return ADMIN_CLI_CLAIMS;
     const { secret, ...claims } = PERSONAS[token.clientId] || {};
     return claims;
   },
@@ -165,44 +211,92 @@ const readBody = (req) => new Promise((resolve) => {
   req.on('end', () => resolve(data));
 });
 
+// What Keycloak asks of the caller (AdminRoles): any of these realm-management roles.
+const QUERY_USERS = ['query-users', 'view-users', 'manage-users'];
+const VIEW_USERS = ['view-users', 'manage-users'];
+const LIST_ROLES = ['view-realm', 'manage-realm', 'query-users', 'query-groups', 'query-clients', 'query-realms'];
+
+// Users matching GET /users' filters (q, username, search, with exact), by username, as Keycloak
+// sorts them.
+function matchingUsers(params) {
+  const exact = params.get('exact') === 'true';
+  const wanted = {};
+  for (const part of (params.get('q') || '').split(' ')) {
+    const i = part.indexOf(':');
+    if (i > 0) wanted[part.slice(0, i)] = part.slice(i + 1);
+  }
+  const like = (value, term) => (exact ? value === term : (value || '').toLowerCase().includes(term.toLowerCase()));
+  const username = params.get('username');
+  const search = params.get('search');
+  return allUsers()
+    .filter((u) => Object.entries(wanted).every(([k, v]) => (u.attributes[k] || []).some((x) => like(x, v))))
+    .filter((u) => username == null || like(u.username, username.toLowerCase()))
+    .filter((u) => search == null || [u.username, u.firstName, u.lastName].some((f) => f && like(f, search)))
+    .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+}
+
 async function adminApi(req, res, url) {
   stats.admin += 1;
   const token = (req.headers.authorization || '').replace(/^Bearer /, '');
+  let rights;
   try {
     const { payload } = await jose.jwtVerify(token, publicKey, { issuer });
     if (payload.client_id !== 'admin-cli' || revokedAdminTokens.has(token)) throw new Error('not admin');
+    rights = payload.resource_access?.['realm-management']?.roles || [];
   } catch {
     return send(res, 401, { error: 'HTTP 401 Unauthorized' });
   }
   seenAdminTokens.add(token);
+  const allowed = (any) => {
+    if (any.some((r) => rights.includes(r))) return true;
+    stats.forbidden += 1;
+    send(res, 403, { error: 'HTTP 403 Forbidden' });
+    return false;
+  };
   const rest = url.pathname.slice(ADMIN.length).replace(/\/$/, '');
-  if (rest === '/roles') return send(res, 200, ROLES.map(([n, c]) => roleRep(n, c)));
+  if (rest === '/roles') {
+    if (!allowed(LIST_ROLES)) return undefined;
+    return send(res, 200, ROLES.map(([n, c]) => roleRep(n, c)));
+  }
+  if (rest === '/users/count') {
+    if (!allowed(QUERY_USERS)) return undefined;
+    return send(res, 200, matchingUsers(url.searchParams).length);
+  }
   if (rest === '/users') {
-    const wanted = {};
-    for (const part of (url.searchParams.get('q') || '').split(' ')) {
-      const i = part.indexOf(':');
-      if (i > 0) wanted[part.slice(0, i)] = part.slice(i + 1);
+    if (!allowed(QUERY_USERS)) return undefined;
+    const params = url.searchParams;
+    const found = matchingUsers(params);
+    const first = Math.max(0, Number(params.get('first') || 0));
+    const max = params.has('max') ? Number(params.get('max')) : 100;
+    const brief = params.get('briefRepresentation') === 'true';
+    if (!params.has('q') && !params.has('username') && !params.has('search')) {
+      stats.userPages += 1;
+      stats.pageSizes.push(max);
+      if (brief) stats.briefPages += 1;
     }
-    const found = USERS.filter((u) => Object.entries(wanted)
-      .every(([k, v]) => (u.attributes[k] || []).includes(v))).map(userRep);
+    const page = found.slice(first, max < 0 ? undefined : first + max).map(brief ? briefRep : userRep);
     if (bloatBytes > 0) {
       const padding = { ...userRep(USERS[2]), id: 'u-padding', attributes: { padding: ['x'.repeat(bloatBytes)] } };
-      const text = JSON.stringify([...found, padding]);
+      const text = JSON.stringify([...page, padding]);
       res.writeHead(200, { 'content-type': 'application/json' });
       for (let i = 0; i < text.length; i += 65536) res.write(text.slice(i, i + 65536));
       return res.end();
     }
-    return send(res, 200, found);
+    return send(res, 200, page);
   }
   const parts = rest.split('/');
   if (parts[1] === 'users' && parts.length >= 3) {
-    const user = USERS.find((u) => u.id === decodeURIComponent(parts[2]));
+    if (!allowed(VIEW_USERS)) return undefined;
+    const user = allUsers().find((u) => u.id === decodeURIComponent(parts[2]));
     if (!user) return send(res, 404, { error: 'User not found' });
-    if (parts.length === 3) return send(res, 200, userRep(user));
-    if (parts.slice(3).join('/') === 'role-mappings/realm/composite') {
+    const sub = parts.slice(3).join('/');
+    if (sub === '') return send(res, 200, userRep(user));
+    if (sub === 'role-mappings/realm/composite') {
+      stats.roleMappings += 1;
       const composite = new Map(ROLES);
-      return send(res, 200, [...user.roles, ...DEFAULT_COMPOSITE].map((n) => roleRep(n, composite.get(n) || false)));
+      return send(res, 200, compositeRoles(user).map((n) => roleRep(n, composite.get(n) || false)));
     }
+    if (sub === 'groups') return send(res, 200, (user.groups || []).map(groupRep));
   }
   return send(res, 404, { error: 'Unable to find matching target resource method' });
 }
@@ -222,6 +316,34 @@ async function control(req, res, url) {
     bloatBytes = JSON.parse(body || '{}').bytes || 0;
     return send(res, 200, { bloatBytes });
   }
+  if (url.pathname === '/__test/populate') {
+    const { count = 0 } = JSON.parse(body || '{}');
+    const roleSets = [['doctor-role'], ['external-role'], ['doctor-role', 'external-role']];
+    for (let i = generated.length + 1; generated.length < count; i += 1) {
+      const n = String(i).padStart(5, '0');
+      generated.push({
+        id: `u-gen-${n}`, username: `user-${n}`, firstName: 'User', lastName: n, enabled: true, notBefore: 0,
+        attributes: i % 10 === 0 ? { 'api-key': [`gen-key-${n}`] } : {}, roles: roleSets[i % roleSets.length],
+      });
+    }
+    return send(res, 200, { users: allUsers().length });
+  }
+  if (url.pathname === '/__test/user-token') {
+    const { username } = JSON.parse(body || '{}');
+    const user = allUsers().find((u) => u.username === username);
+    if (!user) return send(res, 404, { error: 'no such user' });
+    const now = Math.floor(Date.now() / 1000);
+    const name = fullName(user);
+    const claims = {
+      iss: issuer, aud: 'account', iat: now, exp: now + 300, typ: 'Bearer', azp: 'orthanc',
+      sub: user.id, preferred_username: user.username, ...(name ? { name } : {}),
+      realm_access: { roles: compositeRoles(user) }, groups: user.groups || [],
+    };
+    const jwt = await new jose.SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: KEY_ID })
+      .sign(privateKey);
+    return send(res, 200, { token: jwt });
+  }
   if (url.pathname === '/__test/sign') {
     const { header = {}, claims = {} } = JSON.parse(body || '{}');
     const now = Math.floor(Date.now() / 1000);
@@ -240,8 +362,17 @@ server.on('request', async (req, res) => {
   const url = new URL(req.url, issuer);
   try {
     if (url.pathname.startsWith('/__test/')) return await control(req, res, url);
+    if (url.pathname.startsWith(`${ADMIN}/`)) {
+      inFlight += 1;
+      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+      try {
+        if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+        return await adminApi(req, res, url);
+      } finally {
+        inFlight -= 1;
+      }
+    }
     if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-    if (url.pathname.startsWith(`${ADMIN}/`)) return await adminApi(req, res, url);
     if (url.pathname.startsWith(`${REALM}/`)) {
       if (url.pathname.endsWith('/certs')) stats.jwks += 1;
       if (url.pathname.endsWith('/token')) stats.token += 1;

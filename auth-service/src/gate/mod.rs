@@ -106,6 +106,7 @@ impl Gate {
             Ok(found) => found.map_or((None, None), |(t, s)| (Some(t), Some(s))),
             Err(odd) => return deny(Denial::Invalid, format!("odd URI: {odd}")),
         };
+        policy.sight(token).await;
         let admitted = match policy.admit(token, now) {
             Ok(admitted) => admitted,
             Err(denial) => return deny(denial, "token".into()),

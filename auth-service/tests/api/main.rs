@@ -23,6 +23,7 @@ mod plugin_replay;
 mod postgres_server;
 mod properties;
 mod realm;
+mod replicas;
 mod roles;
 mod settings;
 mod shares;

@@ -14,6 +14,7 @@ mod healthcheck;
 mod helpers;
 mod keycloak_container;
 mod keycloak_double;
+mod keycloak_tokens;
 mod logs;
 mod meddream;
 mod metrics;

@@ -126,6 +126,9 @@ impl PostgresServer {
                 self.dir.path().display()
             ))
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            // A test's few hundred MB of writes keep little WAL on disk.
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0"])
+            .args(["-c", "max_wal_size=64MB", "-c", "min_wal_size=32MB"])
             .args(["-c", "max_connections=200"])
             .stdout(Stdio::null())
             .stderr(log)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use auth_service::domain::{ShareId, TokenType};
+use auth_service::domain::ShareId;
 use auth_service::shares::{ShareRecord, ShareStore};
 use auth_service::startup::Application;
 use reqwest::Method;
@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::helpers::{test_settings, TestApp};
 use crate::postgres_server::PostgresServer;
-use crate::shares::{ask, eventually, publish, share, study};
+use crate::shares::{ask, eventually, publish, revoke, share, share_record, study};
 
 /// A replica built by hand, so a test can stop it (as SIGTERM does) and start another on the
 /// same data folder.
@@ -82,23 +82,9 @@ macro_rules! postgres_or_skip {
     };
 }
 
-/// A share record as a replica's writer makes it, for batches written straight to the database.
+/// A share of another replica's batch, written straight to the database.
 fn record(n: u64, at: i64) -> ShareRecord {
-    ShareRecord {
-        id: ShareId::of_token(&format!("other-replica-{n}-{at}")),
-        token_type: Some(TokenType::ViewerInstantLink),
-        recorded: true,
-        resources: vec![],
-        url: None,
-        created_at: at,
-        created_by: "other-replica".into(),
-        expires_at: None,
-        max_uses: None,
-        use_count: 0,
-        last_used_at: None,
-        revoked_at: None,
-        revoked_by: None,
-    }
+    share_record(&format!("other-replica-{n}-{at}"), at, "other-replica")
 }
 
 /// Two replicas on one PostgreSQL: A creates shares over HTTP as fast as its clients can, a
@@ -181,10 +167,7 @@ async fn every_revocation_reaches_both_replicas_within_2_s_while_others_create()
         let mut watchers = tokio::task::JoinSet::new();
         tokio::time::sleep(Duration::from_millis(300)).await;
         for (token, id) in targets {
-            let (status, body) = b
-                .app
-                .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
-                .await;
+            let (status, body) = revoke(&b.app, &id).await;
             assert_eq!(status, 200, "{body}");
             let revoked = Instant::now();
             for replica in [&a, &b] {
@@ -293,49 +276,23 @@ async fn late_revocation(a: &Replica, url: &str, first: First) {
     let write_shares = "INSERT INTO shares (id, token_type, resources, created_at, created_by) \
                         SELECT id, 'viewer-instant-link', '[]', $2, 'other' FROM UNNEST($1::text[]) AS id";
     let announce = "INSERT INTO changes (kind, subject, at) SELECT 'created', id, $2 FROM UNNEST($1::text[]) AS id";
-    // Replica B's revocation, statement by statement as its store writes it.
-    let revoke = "UPDATE shares SET revoked_at = $1, revoked_by = 'b' WHERE id = $2";
-    let record_revocation = "INSERT INTO changes (kind, subject, at) VALUES ('share', $1, $2)";
+    // Replica B's revocation: the row and its change, written (with its transaction id and
+    // sequence number) without committing.
+    let revoke = sqlx::query(
+        "WITH revoked AS (UPDATE shares SET revoked_at = $1, revoked_by = 'b' WHERE id = $2 \
+         RETURNING id) INSERT INTO changes (kind, subject, at) SELECT 'share', id, $1 FROM revoked",
+    )
+    .bind(now)
+    .bind(&id);
+    let write = sqlx::query(write_shares).bind(&ids).bind(now);
     match first {
         First::Revocation => {
-            sqlx::query(revoke)
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *revocation)
-                .await
-                .unwrap();
-            sqlx::query(record_revocation)
-                .bind(&id)
-                .bind(now)
-                .execute(&mut *revocation)
-                .await
-                .unwrap();
-            sqlx::query(write_shares)
-                .bind(&ids)
-                .bind(now)
-                .execute(&mut *batch)
-                .await
-                .unwrap();
+            revoke.execute(&mut *revocation).await.unwrap();
+            write.execute(&mut *batch).await.unwrap();
         }
         First::Batch => {
-            sqlx::query(write_shares)
-                .bind(&ids)
-                .bind(now)
-                .execute(&mut *batch)
-                .await
-                .unwrap();
-            sqlx::query(revoke)
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *revocation)
-                .await
-                .unwrap();
-            sqlx::query(record_revocation)
-                .bind(&id)
-                .bind(now)
-                .execute(&mut *revocation)
-                .await
-                .unwrap();
+            write.execute(&mut *batch).await.unwrap();
+            revoke.execute(&mut *revocation).await.unwrap();
         }
     }
     sqlx::query(announce)
@@ -388,14 +345,7 @@ async fn a_restart_while_the_database_is_down_loses_nothing_handed_out() {
         publish(&a.app, json!([study("5.5")]), json!({"max-uses": 3})).await;
     let (revoked, revoked_id) = publish(&a.app, json!([study("5.5")]), json!({})).await;
     let (kept, kept_id) = publish(&a.app, json!([study("5.5")]), json!({})).await;
-    let (status, _) = a
-        .app
-        .send(
-            Method::DELETE,
-            &format!("/shares/{revoked_id}"),
-            &json!(null),
-        )
-        .await;
+    let (status, _) = revoke(&a.app, &revoked_id).await;
     assert_eq!(status, 200);
     assert!(a.app.decode(&limited).await["redirect-url"].is_string());
     eventually(
@@ -427,10 +377,7 @@ async fn a_restart_while_the_database_is_down_loses_nothing_handed_out() {
     }
     assert_eq!(a.app.decode(&limited).await["error-code"], "used-up");
     assert!(!a.app.granted(&revoked, &ask("5.5")).await);
-    let (status, _) = a
-        .app
-        .send(Method::DELETE, &format!("/shares/{kept_id}"), &json!(null))
-        .await;
+    let (status, _) = revoke(&a.app, &kept_id).await;
     assert_eq!(
         status, 503,
         "a revocation that cannot be stored is refused, not lost"
@@ -473,10 +420,7 @@ async fn a_restart_while_the_database_is_down_loses_nothing_handed_out() {
     assert!(!a.app.granted(&limited, &ask("5.5")).await);
     assert!(!a.app.granted(&revoked, &ask("5.5")).await);
     assert!(a.app.granted(&kept, &ask("5.5")).await);
-    let (status, _) = a
-        .app
-        .send(Method::DELETE, &format!("/shares/{kept_id}"), &json!(null))
-        .await;
+    let (status, _) = revoke(&a.app, &kept_id).await;
     assert_eq!(status, 200);
     assert!(!a.app.granted(&kept, &ask("5.5")).await);
     a.stop().await;
@@ -603,10 +547,7 @@ async fn a_hung_database_bounds_every_call_and_counts_the_timeouts() {
             == 200
     })
     .await;
-    let (status, _) = a
-        .app
-        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
-        .await;
+    let (status, _) = revoke(&a.app, &id).await;
     assert_eq!(status, 200);
     a.stop().await;
 }

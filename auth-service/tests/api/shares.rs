@@ -144,6 +144,36 @@ pub async fn share(app: &TestApp, id: &str) -> (u16, Value) {
         .await
 }
 
+/// A share record as a replica's writer makes it (a viewer instant link of no resource), for the
+/// tests that write to the database directly.
+pub fn share_record(
+    token: &str,
+    created_at: i64,
+    created_by: &str,
+) -> auth_service::shares::ShareRecord {
+    auth_service::shares::ShareRecord {
+        id: ShareId::of_token(token),
+        token_type: Some(auth_service::domain::TokenType::ViewerInstantLink),
+        recorded: true,
+        resources: vec![],
+        url: None,
+        created_at,
+        created_by: created_by.into(),
+        expires_at: None,
+        max_uses: None,
+        use_count: 0,
+        last_used_at: None,
+        revoked_at: None,
+        revoked_by: None,
+    }
+}
+
+/// `DELETE /shares/{id}`: revokes a share.
+pub async fn revoke(app: &TestApp, id: &str) -> (u16, Value) {
+    app.send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .await
+}
+
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
     app.send(Method::GET, path, &json!(null)).await
 }
@@ -258,10 +288,7 @@ async fn a_revoked_share_is_refused_and_revoking_again_changes_nothing(db: Db) {
         (400, Some("share revoked")),
         "{body}"
     );
-    let (status, _) = app
-        .send(Method::DELETE, "/shares/not-an-id", &json!(null))
-        .await;
-    assert_eq!(status, 404);
+    assert_eq!(revoke(&app, "not-an-id").await.0, 404);
 }
 
 /// A token the registry never recorded (another registry's, as the Python service's are) can be
@@ -280,9 +307,7 @@ async fn an_id_revoked_before_its_record_stays_revoked(db: Db) {
         app.granted(&token, &ask(U1)).await,
         "unregistered tokens validate by default"
     );
-    let (status, revoked) = app
-        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
-        .await;
+    let (status, revoked) = revoke(&app, &id.to_string()).await;
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(
         (
@@ -306,19 +331,10 @@ async fn an_id_revoked_before_its_record_stays_revoked(db: Db) {
     let store = ShareStore::connect(&url).await.unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     let record = ShareRecord {
-        id,
         token_type: Some(TokenType::StoneViewerPublication),
-        recorded: true,
         resources: vec![serde_json::from_value(study(U1)).unwrap()],
-        url: None,
-        created_at: now,
-        created_by: "other-replica".into(),
-        expires_at: None,
         max_uses: Some(2),
-        use_count: 0,
-        last_used_at: None,
-        revoked_at: None,
-        revoked_by: None,
+        ..share_record(&token, now, "other-replica")
     };
     assert_eq!(store.record_many(&[record], now).await.unwrap(), vec![id]);
     store.close().await;
@@ -938,8 +954,7 @@ proptest::proptest! {
 }
 
 async fn paging_case(existing: usize, page: u32, inserted_per_page: usize) {
-    use auth_service::domain::TokenType;
-    use auth_service::shares::{ShareFilter, ShareRecord, ShareStore};
+    use auth_service::shares::{ShareFilter, ShareStore};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("paging.sqlite").display());
     let store = ShareStore::connect(&url).await.unwrap();
@@ -949,21 +964,7 @@ async fn paging_case(existing: usize, page: u32, inserted_per_page: usize) {
         n += 1;
         // A few shares share a creation millisecond: the id breaks the tie.
         let at = registry_clock.fetch_add(if n % 3 == 0 { 0 } else { 1 }, Ordering::Relaxed);
-        ShareRecord {
-            id: ShareId::of_token(&format!("token-{n}")),
-            token_type: Some(TokenType::ViewerInstantLink),
-            recorded: true,
-            resources: vec![],
-            url: None,
-            created_at: at,
-            created_by: "u".into(),
-            expires_at: None,
-            max_uses: None,
-            use_count: 0,
-            last_used_at: None,
-            revoked_at: None,
-            revoked_by: None,
-        }
+        share_record(&format!("token-{n}"), at, "u")
     };
     let mut before = Vec::new();
     for _ in 0..existing {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
-use crate::domain::{ShareId, ShareToken, TokenType};
+use crate::domain::{Level, ShareId, ShareToken, TokenType};
 use crate::share_token::{fingerprint, DecodeError, ShareTokenCodec};
 use crate::shares::{KnownShares, ShareRegistry, Standing};
 
@@ -53,7 +53,8 @@ pub struct Target<'a> {
     pub orthanc_id: Option<&'a str>,
     pub server_id: Option<&'a str>,
     /// How the resource is used, when the caller knows it (the gate). The plugin checks methods
-    /// itself and asks about DICOMweb reads with `"method":"post"`, so validate leaves it out.
+    /// itself and asks about DICOMweb reads with `"method":"post"`, so validate leaves it out,
+    /// and keeps the Python service's level-blind match.
     pub usage: Option<Usage>,
 }
 
@@ -66,12 +67,14 @@ pub struct Verified {
     pub id: ShareId,
 }
 
-/// A visitor's use of a resource, as the gate sees it from the original request.
+/// A visitor's read of a resource, as the gate sees it from the original request (the gate
+/// refuses every other method before asking).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
-    /// GET or HEAD: the only methods a share token ever allows.
-    pub read_only: bool,
     pub route: RouteKind,
+    /// Where the resource sits in Orthanc: a share holds it only through a resource of this
+    /// very level (a study's UID never opens a patient whose PatientID happens to equal it).
+    pub level: Level,
 }
 
 /// The kind of Orthanc route a request reaches.
@@ -239,24 +242,38 @@ impl AccessPolicy {
         target: &Target<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), Denial> {
-        let share = &admitted.share;
         if let Some(expected) = &self.server_id {
             if target.server_id != Some(expected.as_str()) {
                 return Err(Denial::Forbidden);
             }
         }
-        if !share.grants(target.dicom_uid, target.orthanc_id) {
+        let share = &admitted.share;
+        let covered = match target.usage {
+            Some(usage) => share.holds(
+                usage.level,
+                target.dicom_uid.unwrap_or_default(),
+                target.orthanc_id.unwrap_or_default(),
+            ),
+            None => share.grants(target.dicom_uid, target.orthanc_id),
+        };
+        if !covered {
             return Err(Denial::Forbidden);
         }
         if let Some(usage) = target.usage {
-            if !usage.read_only {
-                return Err(Denial::Forbidden);
-            }
-            let download_only = share.token_type == Some(TokenType::DownloadInstantLink);
-            if download_only && usage.route != RouteKind::Download {
-                return Err(Denial::Forbidden);
-            }
+            allows_route(share, usage.route)?;
         }
+        self.known.note_use(&admitted.id, now.timestamp_millis());
+        Ok(())
+    }
+
+    /// A read of the server's own description (the gate's `GET /system`, which Stone asks at
+    /// start): no patient data, so any admitted share that opens a viewer may read it.
+    pub fn authorize_server_read(
+        &self,
+        admitted: &Verified,
+        now: DateTime<Utc>,
+    ) -> Result<(), Denial> {
+        allows_route(&admitted.share, RouteKind::View)?;
         self.known.note_use(&admitted.id, now.timestamp_millis());
         Ok(())
     }
@@ -281,6 +298,15 @@ impl AccessPolicy {
         cache.insert(Arc::from(token), verified.clone());
         Ok(verified)
     }
+}
+
+/// Download links open whole files only (archives, media, DICOM files), never a viewer's reads.
+fn allows_route(share: &ShareToken, route: RouteKind) -> Result<(), Denial> {
+    let download_only = share.token_type == Some(TokenType::DownloadInstantLink);
+    if download_only && route != RouteKind::Download {
+        return Err(Denial::Forbidden);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -412,33 +438,42 @@ mod tests {
     }
 
     #[test]
-    fn a_known_usage_allows_reads_only_and_download_links_only_files() {
+    fn a_known_usage_takes_the_level_and_download_links_open_files_only() {
         let now = Utc::now();
         let p = policy(None);
-        let target = |read_only, route| Target {
+        let target = |level, route| Target {
             dicom_uid: Some("1.2"),
-            usage: Some(Usage { read_only, route }),
+            orthanc_id: Some("o1"),
+            usage: Some(Usage { route, level }),
             ..Target::default()
         };
         let viewer = typed_token(&p, None, TokenType::ViewerInstantLink);
         let download = typed_token(&p, None, TokenType::DownloadInstantLink);
-        let decide = |t: &str, read_only, route| p.decide(Some(t), &target(read_only, route), now);
-        assert!(decide(&viewer, true, RouteKind::View).is_ok());
-        assert!(decide(&viewer, true, RouteKind::Download).is_ok());
+        let decide = |t: &str, level, route| p.decide(Some(t), &target(level, route), now);
+        assert!(decide(&viewer, Level::Study, RouteKind::View).is_ok());
+        assert!(decide(&viewer, Level::Study, RouteKind::Download).is_ok());
+        // The same ids at another level: not what was shared.
+        for level in [Level::Patient, Level::Series, Level::Instance] {
+            assert_eq!(
+                decide(&viewer, level, RouteKind::View),
+                Err(Denial::Forbidden),
+                "{level:?}"
+            );
+        }
+        assert!(decide(&download, Level::Study, RouteKind::Download).is_ok());
         assert_eq!(
-            decide(&viewer, false, RouteKind::View),
+            decide(&download, Level::Study, RouteKind::View),
             Err(Denial::Forbidden)
         );
-        assert!(decide(&download, true, RouteKind::Download).is_ok());
+        let admitted = p.admit(Some(&download), now).expect("admitted");
         assert_eq!(
-            decide(&download, true, RouteKind::View),
+            p.authorize_server_read(&admitted, now),
             Err(Denial::Forbidden)
         );
-        assert_eq!(
-            decide(&download, false, RouteKind::Download),
-            Err(Denial::Forbidden)
-        );
-        // The plugin's questions carry no usage: a download link keeps validating as before.
+        let admitted = p.admit(Some(&viewer), now).expect("admitted");
+        assert_eq!(p.authorize_server_read(&admitted, now), Ok(()));
+        // The plugin's questions carry no usage: a download link keeps validating as before,
+        // level-blind as the Python service.
         let plugin = Target {
             dicom_uid: Some("1.2"),
             ..Target::default()

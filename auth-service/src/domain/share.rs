@@ -52,6 +52,21 @@ impl ShareToken {
         checked
     }
 
+    /// Whether the share holds this very resource of Orthanc's hierarchy: one of its resources
+    /// of the same `level` whose every id (non-empty) equals the resource's. The gate asks it
+    /// for the requested resource and each parent, so a share opens its resource and what lies
+    /// below it, and never a resource of another level whose id or UID merely equals its own.
+    pub fn holds(&self, level: super::Level, dicom_uid: &str, orthanc_id: &str) -> bool {
+        self.resources.iter().any(|r| {
+            let uid = r.dicom_uid.as_deref().filter(|u| !u.is_empty());
+            let oid = r.orthanc_id.as_deref().filter(|o| !o.is_empty());
+            r.level == level
+                && (uid.is_some() || oid.is_some())
+                && uid.is_none_or(|u| u == dicom_uid)
+                && oid.is_none_or(|o| o == orthanc_id)
+        })
+    }
+
     /// Heap bytes held, roughly: what a cache of shares weighs them by.
     pub fn approximate_size(&self) -> usize {
         let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
@@ -118,5 +133,37 @@ mod tests {
         let empty = share(vec![]);
         assert!(!empty.grants(Some("U1"), Some("O1")));
         assert!(!both.grants(Some(""), None));
+    }
+
+    #[test]
+    fn holding_a_resource_takes_its_level_and_every_id_it_carries() {
+        let at = |level, uid: Option<&str>, oid: Option<&str>| Resource {
+            level,
+            ..res(uid, oid)
+        };
+        let study = share(vec![at(Level::Study, Some("1.2"), Some("O1"))]);
+        assert!(study.holds(Level::Study, "1.2", "O1"));
+        assert!(
+            !study.holds(Level::Study, "1.2", "O2"),
+            "both ids must match"
+        );
+        assert!(!study.holds(Level::Study, "1.3", "O1"));
+        assert!(
+            !study.holds(Level::Patient, "1.2", "O1"),
+            "a patient whose PatientID equals the study's UID"
+        );
+        assert!(!study.holds(Level::Series, "1.2", "O1"));
+        let uid_only = share(vec![at(Level::Study, Some("1.2"), None)]);
+        assert!(uid_only.holds(Level::Study, "1.2", "any"));
+        assert!(!uid_only.holds(Level::Patient, "1.2", "any"));
+        assert!(!uid_only.holds(Level::Study, "", "any"));
+        let empty_ids = share(vec![at(Level::Study, Some(""), None)]);
+        assert!(
+            !empty_ids.holds(Level::Study, "", ""),
+            "no id, nothing held"
+        );
+        let series = share(vec![at(Level::Series, None, Some("S1"))]);
+        assert!(series.holds(Level::Series, "9.9", "S1"));
+        assert!(!series.holds(Level::Study, "9.9", "S1"));
     }
 }

@@ -2,6 +2,7 @@
 //! token) to allow or deny, through the same access decision as the plugin's validate.
 pub mod orthanc;
 pub mod placement;
+pub mod uri;
 
 use chrono::{DateTime, Utc};
 
@@ -10,7 +11,7 @@ use crate::domain::ShareToken;
 use crate::settings::{GateSettings, OrthancSettings};
 use crate::share_token::strip_bearer;
 use orthanc::{LookupError, OrthancIndex};
-use placement::OriginalUri;
+use placement::{Anchor, OriginalUri};
 
 /// The cookie that carries a visitor's token to a viewer's later requests.
 pub const COOKIE_NAME: &str = "orthanc-share-token";
@@ -20,6 +21,9 @@ pub const COOKIE_NAME: &str = "orthanc-share-token";
 pub struct Visit<'a> {
     /// `X-Original-Method`.
     pub method: Option<&'a str>,
+    /// The visitor's `X-HTTP-Method-Override` (nginx passes the visitor's headers on): Orthanc
+    /// runs the method it names instead of the one nginx reports.
+    pub method_override: Option<&'a str>,
     /// `X-Original-URI`: `$request_uri`, raw.
     pub uri: Option<&'a str>,
     /// The visitor's `token` header (nginx passes the visitor's headers on).
@@ -69,9 +73,11 @@ impl Gate {
         })
     }
 
-    /// Odd URIs and unknown routes are refused first (no token work), then the token alone
-    /// (no Orthanc call for missing, forged or expired ones), then the resource is placed in
-    /// Orthanc and the share checked against it and each of its parents.
+    /// What Orthanc would run is decided first, without the token or Orthanc: a method other
+    /// than GET or HEAD, a method override, an odd URI or a route, tail or query key outside the
+    /// allowlist is refused (forbidden) even while Orthanc is down. Then the token alone (no
+    /// Orthanc call for missing, forged or expired ones), then the resource is placed in
+    /// Orthanc and the share checked against it and each of its parents, level by level.
     pub async fn decide(
         &self,
         policy: &AccessPolicy,
@@ -79,46 +85,34 @@ impl Gate {
         now: DateTime<Utc>,
     ) -> Verdict {
         let deny = |denial, why: String| Verdict::Deny { denial, why };
-        let Some(raw_uri) = visit.uri else {
-            return deny(
-                Denial::Forbidden,
-                "no X-Original-URI (see the nginx snippet)".into(),
-            );
-        };
-        let uri = match OriginalUri::parse(raw_uri, &self.settings.path_prefix) {
-            Ok(uri) => uri,
-            Err(odd) => return deny(Denial::Forbidden, format!("odd URI: {odd}")),
-        };
-        let placement = match uri.place() {
-            Ok(p) => p,
-            Err(e) => return deny(Denial::Forbidden, e.to_string()),
-        };
-        let read_only = match visit.method {
-            Some(m) => m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD"),
-            None => {
-                return deny(
-                    Denial::Forbidden,
-                    "no X-Original-Method (see the nginx snippet)".into(),
-                )
-            }
+        let (uri, placement) = match self.read_request(visit) {
+            Ok(read) => read,
+            Err(why) => return deny(Denial::Forbidden, why),
         };
         let (token, source) = match find_token(visit, &uri) {
-            Ok(found) => found.map_or((None, None), |(t, s)| (Some(t), Some(s))),
-            Err(odd) => return deny(Denial::Invalid, format!("odd URI: {odd}")),
+            Some((t, s)) => (Some(t), Some(s)),
+            None => (None, None),
         };
         policy.sight(token).await;
         let admitted = match policy.admit(token, now) {
             Ok(admitted) => admitted,
             Err(denial) => return deny(denial, "token".into()),
         };
+        let allow = |admitted: crate::access::Verified| Verdict::Allow {
+            share: admitted.share,
+            token: token.unwrap_or_default().to_owned(),
+            source: source.unwrap_or(TokenSource::Header),
+        };
+        if placement.anchor == Anchor::Server {
+            return match policy.authorize_server_read(&admitted, now) {
+                Ok(()) => allow(admitted),
+                Err(denial) => deny(denial, "the server's description".into()),
+            };
+        }
         let lineage = match self.index.lineage(&placement.anchor).await {
             Ok(lineage) => lineage,
             Err(LookupError::Unavailable(why)) => return Verdict::Unavailable(why),
             Err(e) => return deny(Denial::Forbidden, e.to_string()),
-        };
-        let usage = Usage {
-            read_only,
-            route: placement.route,
         };
         let mut refusal = Denial::Forbidden;
         for ancestor in &lineage {
@@ -126,16 +120,13 @@ impl Gate {
                 dicom_uid: Some(&ancestor.dicom_uid),
                 orthanc_id: Some(&ancestor.orthanc_id),
                 server_id: policy.server_id(),
-                usage: Some(usage),
+                usage: Some(Usage {
+                    route: placement.route,
+                    level: ancestor.level,
+                }),
             };
             match policy.authorize(&admitted, &target, now) {
-                Ok(()) => {
-                    return Verdict::Allow {
-                        share: admitted.share,
-                        token: token.unwrap_or_default().to_owned(),
-                        source: source.unwrap_or(TokenSource::Header),
-                    }
-                }
+                Ok(()) => return allow(admitted),
                 Err(denial) => refusal = denial,
             }
         }
@@ -145,8 +136,35 @@ impl Gate {
         )
     }
 
+    /// The request as Orthanc will run it, if a share may ever make it; else why not (for
+    /// the log: no token or value in it).
+    fn read_request(
+        &self,
+        visit: &Visit<'_>,
+    ) -> Result<(OriginalUri, placement::Placement), String> {
+        let method = visit
+            .method
+            .ok_or("no X-Original-Method (see the nginx snippet)")?;
+        if !(method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")) {
+            return Err("a method other than GET or HEAD: a share only reads".into());
+        }
+        if visit.method_override.is_some() {
+            return Err(
+                "an X-HTTP-Method-Override header: Orthanc would run another method".into(),
+            );
+        }
+        let raw_uri = visit
+            .uri
+            .ok_or("no X-Original-URI (see the nginx snippet)")?;
+        let uri = OriginalUri::parse(raw_uri, &self.settings.path_prefix)
+            .map_err(|odd| format!("odd URI: {odd}"))?;
+        let placement = uri.place().map_err(|e| e.to_string())?;
+        Ok((uri, placement))
+    }
+
     /// The `Set-Cookie` value that lets a viewer's later requests carry the token: HttpOnly,
-    /// SameSite=Lax, scoped to the gated path, Secure unless `GATE_COOKIE_SECURE=false`. None for
+    /// SameSite=Strict (a viewer's requests are same-site; no other site's link or form may
+    /// carry it), scoped to the gated path, Secure unless `GATE_COOKIE_SECURE=false`. None for
     /// a token that is not plain cookie text (ours always are: base64url and dots).
     pub fn cookie(&self, token: &str) -> Option<String> {
         let plain = !token.is_empty()
@@ -155,7 +173,7 @@ impl Gate {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         plain.then(|| {
             format!(
-                "{COOKIE_NAME}={token}; Path={}; HttpOnly; SameSite=Lax{}",
+                "{COOKIE_NAME}={token}; Path={}; HttpOnly; SameSite=Strict{}",
                 self.settings.path_prefix,
                 if self.settings.cookie_secure {
                     "; Secure"
@@ -169,28 +187,23 @@ impl Gate {
 
 /// The visitor's token: the `token` header, the `token` query argument, a `Bearer` in the
 /// visitor's `Authorization`, then the cookie.
-fn find_token<'a>(
-    visit: &Visit<'a>,
-    uri: &'a OriginalUri,
-) -> Result<Option<(&'a str, TokenSource)>, placement::Odd> {
+fn find_token<'a>(visit: &Visit<'a>, uri: &'a OriginalUri) -> Option<(&'a str, TokenSource)> {
     let nonempty = |t: &'a str| Some(t.trim()).filter(|t| !t.is_empty());
-    // Read first so that a repeated `token` argument is refused whatever else is sent.
-    let query = uri.param("token")?;
     if let Some(t) = visit.token_header.map(strip_bearer).and_then(nonempty) {
-        return Ok(Some((t, TokenSource::Header)));
+        return Some((t, TokenSource::Header));
     }
-    if let Some(t) = query.and_then(nonempty) {
-        return Ok(Some((t, TokenSource::Query)));
+    if let Some(t) = uri.param("token").and_then(nonempty) {
+        return Some((t, TokenSource::Query));
     }
     let bearer = visit.authorization.and_then(|a| {
         let (scheme, rest) = a.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then_some(rest)
     });
     if let Some(t) = bearer.and_then(nonempty) {
-        return Ok(Some((t, TokenSource::Bearer)));
+        return Some((t, TokenSource::Bearer));
     }
     let cookie = visit.cookie.and_then(cookie_token);
-    Ok(cookie.and_then(nonempty).map(|t| (t, TokenSource::Cookie)))
+    cookie.and_then(nonempty).map(|t| (t, TokenSource::Cookie))
 }
 
 /// The token in a `Cookie` header, if it holds ours.
@@ -207,7 +220,7 @@ mod tests {
     use super::*;
 
     fn found<'a>(visit: Visit<'a>, uri: &'a OriginalUri) -> Option<(&'a str, TokenSource)> {
-        find_token(&visit, uri).expect("no odd parameter")
+        find_token(&visit, uri)
     }
 
     #[test]
@@ -266,11 +279,11 @@ mod tests {
         };
         assert_eq!(
             gate(true).cookie("a.b-c_d").as_deref(),
-            Some("orthanc-share-token=a.b-c_d; Path=/orthanc/; HttpOnly; SameSite=Lax; Secure")
+            Some("orthanc-share-token=a.b-c_d; Path=/orthanc/; HttpOnly; SameSite=Strict; Secure")
         );
         assert_eq!(
             gate(false).cookie("a.b").as_deref(),
-            Some("orthanc-share-token=a.b; Path=/orthanc/; HttpOnly; SameSite=Lax")
+            Some("orthanc-share-token=a.b; Path=/orthanc/; HttpOnly; SameSite=Strict")
         );
         // Nothing that could end the cookie or add an attribute.
         assert_eq!(gate(false).cookie("a; Domain=evil"), None);

@@ -81,6 +81,8 @@ impl OrthancIndex {
         match anchor {
             Anchor::Orthanc { level, id } => self.walk_up(*level, id.clone()).await,
             Anchor::Dicom(path) => self.dicom_lineage(path).await,
+            // Nothing of Orthanc's hierarchy: no resource, so nothing a share could hold.
+            Anchor::Server => Ok(Vec::new()),
         }
     }
 

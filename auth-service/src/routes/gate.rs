@@ -22,7 +22,7 @@ pub const REASON_HEADER: &str = "x-auth-reason";
         ("token" = Option<String>, Header, description = "The share token (else the `token` query argument, `X-Original-Authorization: Bearer`, or the gate's cookie)")),
     responses((status = 204, description = "Allowed (may set the token cookie)"),
         (status = 401, description = "The token is missing, invalid, expired, revoked or used up (`X-Auth-Reason`), or no Basic credentials"),
-        (status = 403, description = "The token does not cover this request (`X-Auth-Reason: forbidden`)"),
+        (status = 403, description = "The request is no read a share allows (a method other than GET or HEAD, a method override, a route, tail or query key outside the allowlist), or the token does not cover it (`X-Auth-Reason: forbidden`)"),
         (status = 404, description = "The gate is off (no ORTHANC_URL)"),
         (status = 503, description = "Orthanc cannot be asked: denied")))]
 pub async fn gate(
@@ -38,6 +38,11 @@ pub async fn gate(
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let visit = Visit {
         method: header("x-original-method"),
+        // Present at all (even empty, or not text) counts: Orthanc reads it before the method.
+        method_override: req
+            .headers()
+            .get("x-http-method-override")
+            .map(|v| v.to_str().unwrap_or("?")),
         uri: header("x-original-uri"),
         token_header: header("token"),
         authorization: header("x-original-authorization"),

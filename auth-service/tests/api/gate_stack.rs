@@ -183,8 +183,18 @@ impl OrthancServer {
         let _ = self.child.kill().await;
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// One instance with these UIDs and a small 8×8 greyscale image (so previews render).
-    async fn create_instance(&self, patient: &str, study: &str, series: &str, sop: &str) -> Value {
+    pub async fn create_instance(
+        &self,
+        patient: &str,
+        study: &str,
+        series: &str,
+        sop: &str,
+    ) -> Value {
         let res = self
             .http
             .post(format!("{}/tools/create-dicom", self.url()))
@@ -281,11 +291,69 @@ impl Study {
     }
 }
 
-/// Debian's nginx running the shipped snippet, filled in for this stack.
+/// Debian's nginx running the shipped snippet, filled in for this stack. Stopped on drop the
+/// way nginx expects (SIGTERM to the master, which stops its workers and exits): a SIGKILL to
+/// the master alone would leave its workers running, holding the listening socket.
 pub struct NginxServer {
-    _child: Child,
+    child: Child,
     _dir: TempDir,
     pub port: u16,
+}
+
+impl NginxServer {
+    /// The master's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+impl Drop for NginxServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            // The master waits for its workers; reaping it here leaves no zombie either.
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            for worker in children_of(pid.as_raw() as u32) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(worker as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = self.child.start_kill();
+        }
+    }
+}
+
+/// The processes whose parent is `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // After the command's closing parenthesis: state, then the parent's pid.
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Whether a process of this pid is still there (a zombie counts: nobody reaped it).
+pub fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl NginxServer {
@@ -365,7 +433,7 @@ impl NginxServer {
                 .is_ok()
             {
                 return Some(NginxServer {
-                    _child: child,
+                    child,
                     _dir: dir,
                     port,
                 });

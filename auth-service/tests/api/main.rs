@@ -8,6 +8,7 @@ mod tools;
 mod doctor;
 mod emails;
 mod gate;
+mod gate_attacks;
 mod gate_stack;
 mod health;
 mod healthcheck;

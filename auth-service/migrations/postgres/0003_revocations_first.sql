@@ -9,4 +9,4 @@ ALTER TABLE shares ADD COLUMN recorded BOOLEAN NOT NULL DEFAULT TRUE;
 -- Rows written before this migration have none (they are committed and read already).
 ALTER TABLE changes ADD COLUMN xid BIGINT;
 ALTER TABLE changes ALTER COLUMN xid SET DEFAULT (pg_current_xact_id()::text::bigint);
-CREATE INDEX changes_xid ON changes (xid);
+CREATE INDEX changes_xid ON changes (xid, seq);

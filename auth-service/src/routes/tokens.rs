@@ -32,7 +32,8 @@ const DENIED: &str = r#"{"granted":false,"validity":60}"#;
         (status = 404, description = "Unknown token type"),
         (status = 422, description = "The body is not JSON or lacks a field"),
         (status = 429, description = "Too many failed logins from this client"),
-        (status = 502, description = "MedDream failed")))]
+        (status = 502, description = "MedDream failed"),
+        (status = 503, description = "The share registry cannot record the share now (database down or hung): nothing is handed out")))]
 pub async fn create(
     caller: Caller,
     path: web::Path<String>,

@@ -89,8 +89,9 @@ fn record(n: u64, at: i64) -> ShareRecord {
 
 /// Two replicas on one PostgreSQL: A creates shares over HTTP as fast as its clients can, a
 /// third writer stands for other replicas committing full batches (256 shares, as a replica's
-/// group commit does), and B revokes shares one by one meanwhile. Every revoked share must be
-/// refused by both replicas within 2 s of B's answer. Rounds repeat the interleaving many times.
+/// group commit does), and B meanwhile revokes shares one by one, or uses up one in five (a
+/// limit of one open, opened twice). Every such share must be refused by both replicas within
+/// 2 s of B's answer. Rounds repeat the interleaving many times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_revocation_reaches_both_replicas_within_2_s_while_others_create() {
     let pg = postgres_or_skip!();
@@ -101,19 +102,27 @@ async fn every_revocation_reaches_both_replicas_within_2_s_while_others_create()
     let writer = ShareStore::connect(&url).await.unwrap();
     const ROUNDS: usize = 3;
     const REVOKED_PER_ROUND: usize = 25;
+    const USED_UP_EVERY: usize = 5;
     const LIMIT: Duration = Duration::from_secs(2);
     let counter = sqlx::PgPool::connect(&url).await.unwrap();
     let mut worst = Duration::ZERO;
+    let mut worst_used_up = Duration::ZERO;
     let mut slowest_load = Duration::ZERO;
     let mut created_total = 0u64;
     let mut batches_total = 0u64;
     let started = Instant::now();
     for round in 0..ROUNDS {
         let mut targets = Vec::new();
-        for _ in 0..REVOKED_PER_ROUND {
-            targets.push(publish(&a.app, json!([study("5.5")]), json!({})).await);
+        for i in 0..REVOKED_PER_ROUND {
+            let used_up = i % USED_UP_EVERY == 0;
+            let limit = if used_up {
+                json!({"max-uses": 1})
+            } else {
+                json!({})
+            };
+            targets.push((publish(&a.app, json!([study("5.5")]), limit).await, used_up));
         }
-        for (token, _) in &targets {
+        for ((token, _), _) in &targets {
             assert!(b.app.granted(token, &ask("5.5")).await);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -166,13 +175,20 @@ async fn every_revocation_reaches_both_replicas_within_2_s_while_others_create()
         // B revokes one by one, spread over the burst; each is then watched on both replicas.
         let mut watchers = tokio::task::JoinSet::new();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        for (token, id) in targets {
-            let (status, body) = revoke(&b.app, &id).await;
-            assert_eq!(status, 200, "{body}");
+        for ((token, id), used_up) in targets {
+            if used_up {
+                assert!(b.app.decode(&token).await["redirect-url"].is_string());
+                assert_eq!(b.app.decode(&token).await["error-code"], "used-up");
+            } else {
+                let (status, body) = revoke(&b.app, &id).await;
+                assert_eq!(status, 200, "{body}");
+            }
             let revoked = Instant::now();
             for replica in [&a, &b] {
                 let (app, token) = (replica.app.clone(), token.clone());
-                watchers.spawn(async move { refused_after(&app, &token, revoked, LIMIT).await });
+                watchers.spawn(async move {
+                    (refused_after(&app, &token, revoked, LIMIT).await, used_up)
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -190,17 +206,26 @@ async fn every_revocation_reaches_both_replicas_within_2_s_while_others_create()
             Duration::from_secs(20),
             "replica B loads every new share",
             || async {
-                let held = known(&b.app, "active").await + known(&b.app, "revoked").await;
+                let held = known(&b.app, "active").await
+                    + known(&b.app, "revoked").await
+                    + known(&b.app, "used-up").await;
                 held >= recorded as f64
             },
         )
         .await;
         slowest_load = slowest_load.max(burst_ended.elapsed());
         created_total += u64::from(created.load(Ordering::Relaxed));
-        worst = worst.max(latencies.iter().copied().max().unwrap_or_default());
+        for (latency, used_up) in latencies {
+            let slot = if used_up {
+                &mut worst_used_up
+            } else {
+                &mut worst
+            };
+            *slot = (*slot).max(latency);
+        }
     }
     eprintln!(
-        "{ROUNDS} rounds of {REVOKED_PER_ROUND} revocations in {:?}: {created_total} shares created on A, {batches_total} batches of 256 by other writers; slowest revocation seen by both replicas after {worst:?}; B held every new share at most {slowest_load:?} after a burst ended",
+        "{ROUNDS} rounds of {REVOKED_PER_ROUND} revocations (one in {USED_UP_EVERY} a share used up) in {:?}: {created_total} shares created on A, {batches_total} batches of 256 by other writers; slowest revocation seen by both replicas after {worst:?}, slowest used-up share after {worst_used_up:?}; B held every new share at most {slowest_load:?} after a burst ended",
         started.elapsed()
     );
     counter.close().await;

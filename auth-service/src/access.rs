@@ -8,7 +8,7 @@ use moka::sync::Cache;
 
 use crate::domain::{Level, ShareId, ShareToken, TokenType};
 use crate::share_token::{fingerprint, DecodeError, ShareTokenCodec};
-use crate::shares::{KnownShares, Standing};
+use crate::shares::{KnownShares, ShareRegistry, Standing};
 
 /// Memory the verified-share cache may hold, in approximate bytes (token text plus the decoded
 /// share). A plugin asks about the same token for every instance of a study, so a few thousand
@@ -99,6 +99,8 @@ pub struct AccessPolicy {
     known: Arc<KnownShares>,
     /// REQUIRE_REGISTERED_TOKENS: a token the registry does not hold is refused as invalid.
     require_registered: bool,
+    /// Where a share not held here is looked up before it is refused (see `sight`).
+    registry: Option<Arc<ShareRegistry>>,
 }
 
 impl AccessPolicy {
@@ -141,6 +143,30 @@ impl AccessPolicy {
             verified,
             known,
             require_registered,
+            registry: None,
+        }
+    }
+
+    /// Looks shares this replica has not seen up in `registry` (see `sight`).
+    pub fn sighting(mut self, registry: Arc<ShareRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// With REQUIRE_REGISTERED_TOKENS, a share this replica has not seen may have been created
+    /// on another replica a moment ago: it is looked up in the database once before the token
+    /// is judged (an unknown one is then refused, and not looked up again for a second). Only a
+    /// token whose signature holds reaches the database. Call before [`AccessPolicy::decide`] or
+    /// [`AccessPolicy::admit`].
+    pub async fn sight(&self, token: Option<&str>) {
+        let (Some(registry), true) = (&self.registry, self.require_registered) else {
+            return;
+        };
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return;
+        };
+        if let Ok(verified) = self.share(token) {
+            registry.sight(&verified.id).await;
         }
     }
 

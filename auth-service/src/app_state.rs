@@ -44,7 +44,8 @@ impl AppState {
                 settings.server_id.clone(),
                 shares.known().clone(),
                 shares.require_registered(),
-            ),
+            )
+            .sighting(shares.clone()),
             links: ViewerLinks::new(settings),
             meddream,
             shares,

@@ -282,13 +282,15 @@ pub async fn observe(
 }
 
 /// Latency and outcome of the calls to one dependency (`auth_dependency_call_seconds`, labels
-/// `dependency` and `outcome` = `ok` | `error`; `_count` with `outcome="error"` counts errors).
+/// `dependency` and `outcome` = `ok` | `error` | `timeout`; `_count` with `outcome="error"`
+/// counts errors, with `outcome="timeout"` the calls given up at their bound).
 #[derive(Clone)]
 pub struct DependencyCalls {
     name: &'static str,
     vec: HistogramVec,
     ok: Histogram,
     error: Histogram,
+    timeout: Histogram,
 }
 
 impl DependencyCalls {
@@ -296,7 +298,7 @@ impl DependencyCalls {
         let vec = HistogramVec::new(
             HistogramOpts::new(
                 "auth_dependency_call_seconds",
-                "Calls to Keycloak, MedDream and SMTP: latency by dependency and outcome",
+                "Calls to Keycloak, MedDream, SMTP and the database: latency by dependency and outcome",
             )
             .const_label("dependency", name)
             .buckets(CALL_BUCKETS.to_vec()),
@@ -306,8 +308,42 @@ impl DependencyCalls {
             name,
             ok: vec.get_metric_with_label_values(&["ok"])?,
             error: vec.get_metric_with_label_values(&["error"])?,
+            timeout: vec.get_metric_with_label_values(&["timeout"])?,
             vec,
         })
+    }
+
+    /// Runs `call` for at most `limit`: past it the call is dropped and `timed_out()` is the
+    /// error. Counted as a timeout then, or when the call's own error `is_timeout` (a pool that
+    /// gave up waiting for a connection).
+    pub async fn time_within<T, E>(
+        &self,
+        limit: std::time::Duration,
+        call: impl Future<Output = Result<T, E>>,
+        is_timeout: impl FnOnce(&E) -> bool,
+        timed_out: impl FnOnce() -> E,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(limit, call).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(Ok(value)) => {
+                self.ok.observe(seconds);
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                if is_timeout(&e) {
+                    self.timeout.observe(seconds);
+                } else {
+                    self.error.observe(seconds);
+                }
+                Err(e)
+            }
+            Err(_) => {
+                self.timeout.observe(seconds);
+                Err(timed_out())
+            }
+        }
     }
 
     /// Runs `call`, recording how long it took and whether it failed.

@@ -49,7 +49,7 @@ impl OperationsSettings {
                         .filter(|n| (1..=10_000).contains(n))
                         .ok_or_else(|| invalid("LOGIN_FAILURE_BURST", "must be 1 to 10000"))?,
                 },
-                refill: seconds(src, "LOGIN_FAILURE_REFILL_SECONDS", 6.0)?,
+                refill: refill(src)?,
                 trusted_proxies: proxies(src.get("TRUSTED_PROXIES"))?,
             },
             metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
@@ -109,6 +109,20 @@ fn proxies(text: Option<&str>) -> Result<Vec<IpNet>, SettingsError> {
                 })
         })
         .collect()
+}
+
+/// `LOGIN_FAILURE_REFILL_SECONDS`: at least a second (0 would hand a guess back at once,
+/// turning the throttle off without a word).
+fn refill(src: &Source) -> Result<Duration, SettingsError> {
+    const NAME: &str = "LOGIN_FAILURE_REFILL_SECONDS";
+    match src.get(NAME).map(str::parse::<f64>) {
+        None => Ok(Duration::from_secs(6)),
+        Some(Ok(s)) if (1.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        Some(_) => Err(invalid(
+            NAME,
+            "must be a number of seconds from 1 to 3600 (one failed login is forgiven per period; 0 would turn the throttle off)",
+        )),
+    }
 }
 
 fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
@@ -171,5 +185,14 @@ mod tests {
             name(&[("SHUTDOWN_TIMEOUT_SECONDS", "-1")]),
             Some("SHUTDOWN_TIMEOUT_SECONDS")
         );
+        for refill in ["0", "0.5", "-6", "3601", "NaN", "six"] {
+            assert_eq!(
+                name(&[("LOGIN_FAILURE_REFILL_SECONDS", refill)]),
+                Some("LOGIN_FAILURE_REFILL_SECONDS"),
+                "{refill}"
+            );
+        }
+        let one = load(&[("LOGIN_FAILURE_REFILL_SECONDS", "1")]).expect("1 s is valid");
+        assert_eq!(one.throttle.refill, Duration::from_secs(1));
     }
 }

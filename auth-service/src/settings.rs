@@ -122,6 +122,9 @@ pub struct Settings {
     pub require_registered_tokens: bool,
     /// `SHARES_RETENTION_DAYS`: expired shares are purged from the registry after this.
     pub shares_retention_days: u32,
+    /// `DATABASE_TIMEOUT_SECONDS` (default 5): the bound of every call to the registry's
+    /// database, past which it is given up (503 for a request).
+    pub database_timeout: Duration,
     /// Present when `ORTHANC_URL` is set: enables `GET /gate`.
     pub orthanc: Option<OrthancSettings>,
     pub gate: GateSettings,
@@ -244,6 +247,7 @@ impl Settings {
                         )
                     })?,
             },
+            database_timeout: seconds(src, "DATABASE_TIMEOUT_SECONDS", 5.0)?,
             orthanc: orthanc_settings(src)?,
             gate: gate_settings(src)?,
             operations: OperationsSettings::from_source(src)?,

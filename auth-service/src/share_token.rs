@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::domain::{ExpirationDate, Resource, ShareId, ShareToken, TokenType};
+use crate::domain::{ExpirationDate, Resource, ShareToken, TokenType};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, PyJWT's header.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -205,11 +205,10 @@ impl serde_json::ser::Formatter for AsciiFormatter {
     }
 }
 
-/// First 8 hex digits of the SHA-256 of a secret: enough to tell two tokens apart in logs,
-/// useless to an attacker. For a token, the start of its registry id (one hash serves both).
-pub fn fingerprint(secret: &str) -> String {
-    ShareId::of_token(secret).fingerprint()
-}
+/// First 8 hex digits of the SHA-256 of a secret (defined in auth-wire, the landing page's too):
+/// enough to tell two tokens apart in logs, useless to an attacker. For a token, the start of
+/// its registry id (`ShareId::fingerprint` gives it from the id without hashing again).
+pub use auth_wire::token_fingerprint as fingerprint;
 
 /// The plugin and some clients send `Bearer <token>`; the Python service strips every `Bearer `.
 pub fn strip_bearer(mut token: &str) -> &str {

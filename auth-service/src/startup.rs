@@ -18,7 +18,7 @@ use crate::readiness::Readiness;
 use crate::routes::metrics::MetricsOnMainAddress;
 use crate::routes::openapi::DocsPage;
 use crate::settings::Settings;
-use crate::shares::ShareRegistry;
+use crate::shares::{RegistryOptions, ShareRegistry};
 use crate::shutdown::ShutdownHooks;
 use crate::throttle::LoginThrottle;
 use crate::user_profiles::UserProfiles;
@@ -70,8 +70,7 @@ impl Application {
                 // The registry's batched use counts are written after the last request.
                 let mut hooks = ShutdownHooks::default();
                 hooks.add("share registry flush", move || async move {
-                    shares.flush_before_exit(3).await;
-                    shares.store().close().await;
+                    shares.close().await;
                 });
                 hooks
             },
@@ -139,11 +138,13 @@ pub struct Services {
 impl Services {
     /// Opens the share registry (migrations, load), then builds every service the routes use.
     pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
-        let shares = ShareRegistry::open(
-            secrecy::ExposeSecret::expose_secret(&settings.registry_url()),
-            settings.require_registered_tokens,
-            settings.shares_retention_days,
-        )
+        let shares = ShareRegistry::open(RegistryOptions {
+            url: secrecy::ExposeSecret::expose_secret(&settings.registry_url()),
+            require_registered: settings.require_registered_tokens,
+            retention_days: settings.shares_retention_days,
+            data_dir: settings.data_dir.clone(),
+            timeout: settings.database_timeout,
+        })
         .await?;
         shares.start().await?;
         let state = web::Data::new(AppState::new(settings, shares.clone())?);

@@ -2,14 +2,17 @@
 //! (PROTOCOL.md), and the words they are made of (token types, levels, permissions).
 //!
 //! Every type here serialises and deserialises, so the service and its clients (the landing
-//! page, tests) read and write the same bytes. This crate depends on serde and strum only.
+//! page, tests) read and write the same bytes. Beside them, the one definition of the token
+//! fingerprint the logs show. This crate depends on serde, strum and sha2 only.
 mod emails;
+mod fingerprint;
 mod profiles;
 mod roles;
 mod tokens;
 mod vocabulary;
 
 pub use emails::{SendEmailRequest, SendEmailResponse};
+pub use fingerprint::{fingerprint_of_sha256, token_fingerprint, FINGERPRINT_BYTES};
 pub use profiles::{ProfileRequest, UserProfile};
 pub use roles::{RolePermissions, RoleUpdate, RolesConfig, RolesUpdate};
 pub use tokens::{

@@ -6,16 +6,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 /// Longer than any share token of a few hundred studies; past this it is not one of ours, and
 /// it is refused before it reaches auth-service.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// The first 8 hex digits of the token's SHA-256: what logs show instead of a token.
-pub fn fingerprint(token: &str) -> String {
-    hex::encode(&Sha256::digest(token.as_bytes())[..4])
-}
+/// What logs show instead of a token: auth-service's fingerprint, so one token can be followed
+/// from this log to auth-service's.
+pub use auth_wire::token_fingerprint as fingerprint;
 
 /// The display-only claims of a token.
 #[derive(Debug, PartialEq)]

@@ -15,9 +15,10 @@ impl ShareId {
         ShareId(id)
     }
 
-    /// What logs show of the token (`share_token::fingerprint`): the id's first 8 hex digits.
+    /// What logs show of the token (`auth_wire::token_fingerprint`), from the id: both are the
+    /// start of the token's SHA-256, so no second hash.
     pub fn fingerprint(&self) -> String {
-        hex::encode(&self.0[..4])
+        auth_wire::fingerprint_of_sha256(&self.0)
     }
 
     /// The 32 lower-case hex digits the API shows; anything else is `None`.
@@ -48,7 +49,7 @@ mod tests {
         assert_eq!(ShareId::parse(&id.to_string()), Some(id));
         assert_eq!(ShareId::parse("BA7816BF8F01CFEA414140DE5DAE2223"), None);
         assert_eq!(ShareId::parse("ba7816bf"), None);
-        assert_eq!(id.fingerprint(), "ba7816bf");
+        assert_eq!(id.fingerprint(), auth_wire::token_fingerprint("abc"));
         assert_eq!(ShareId::parse("zz7816bf8f01cfea414140de5dae2223"), None);
     }
 }

@@ -93,6 +93,7 @@ impl Gate {
             Some((t, s)) => (Some(t), Some(s)),
             None => (None, None),
         };
+        policy.sight(token).await;
         let admitted = match policy.admit(token, now) {
             Ok(admitted) => admitted,
             Err(denial) => return deny(denial, "token".into()),

@@ -1,5 +1,7 @@
 //! Verification of realm access tokens: RS256 only, with the realm's keys (JWKS from discovery),
-//! issuer of this realm, audience `account`, `exp`/`nbf` with a small leeway. Keys are cached; an
+//! issuer of this realm, audience `account`, `exp`/`nbf` with a small leeway, and no `iat` in
+//! the future beyond it (as PyJWT, which the Python service used). `exp` is required: a token
+//! without one would grant for ever (PyJWT accepted it). Keys are cached; an
 //! unknown `kid` triggers one refetch, at most once per refresh interval, so garbage tokens cannot
 //! make us hammer Keycloak, and tokens keep verifying while Keycloak is down.
 //!
@@ -38,6 +40,10 @@ pub struct AccessClaims {
     pub iss: String,
     /// Seconds since the epoch; required by the validation.
     pub exp: u64,
+    /// Seconds since the epoch; a value that is not a number makes the token unreadable
+    /// (refused, as PyJWT refused it).
+    #[serde(default)]
+    pub iat: Option<f64>,
     #[serde(default)]
     pub sub: Option<String>,
     #[serde(default)]
@@ -52,8 +58,13 @@ pub struct AccessClaims {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct RealmAccess {
-    #[serde(default)]
+    /// `"roles": null` is no role, as in Python (the user keeps their name, with no rights).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub roles: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -178,6 +189,12 @@ impl RealmKeys {
                 .unwrap_or_default();
             if !iss_path.ends_with(&issuer_path) {
                 return refused("issued by another realm");
+            }
+            if claims
+                .iat
+                .is_some_and(|iat| iat > (Self::now() + LEEWAY_SECONDS) as f64)
+            {
+                return refused("issued in the future");
             }
             return Some((kid, claims));
         }

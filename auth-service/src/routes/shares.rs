@@ -118,13 +118,14 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(record.view(Utc::now().timestamp_millis())))
 }
 
-/// Revokes a share; revoking it again answers the same (the first revocation is kept).
+/// Revokes a share; revoking it again answers the same (the first revocation is kept). An id no
+/// share has yet (a token the registry never recorded) is revoked too: its record, if it comes,
+/// stays revoked.
 #[utoipa::path(delete, path = "/shares/{id}", tag = "shares",
-    params(("id" = String, Path, description = "The share id")),
-    responses((status = 200, description = "The share, revoked", body = serde_json::Value),
-        (status = 400, description = "Not a share id"),
+    params(("id" = String, Path, description = "The share id (the first 32 hex digits of the token's SHA-256)")),
+    responses((status = 200, description = "The share, revoked (an id no share has yet: `type`, `created-at` and `created-by` null)", body = serde_json::Value),
         (status = 401, description = "No or wrong Basic credentials"),
-        (status = 404, description = "No such share"),
+        (status = 404, description = "Not a share id (32 lower-case hex digits)"),
         (status = 503, description = "Share registry unavailable")))]
 pub async fn revoke(
     caller: Caller,

@@ -32,7 +32,8 @@ const DENIED: &str = r#"{"granted":false,"validity":60}"#;
         (status = 404, description = "Unknown token type"),
         (status = 422, description = "The body is not JSON or lacks a field"),
         (status = 429, description = "Too many failed logins from this client"),
-        (status = 502, description = "MedDream failed")))]
+        (status = 502, description = "MedDream failed"),
+        (status = 503, description = "The share registry cannot record the share now (database down or hung): nothing is handed out")))]
 pub async fn create(
     caller: Caller,
     path: web::Path<String>,
@@ -138,18 +139,14 @@ async fn record(
     // again, and one already recorded needs nothing more.
     let id = ShareId::of_token(token);
     match state.shares.known().standing(&id) {
-        Standing::Revoked | Standing::UsedUp => {
-            return Err(Error::bad_request(
-                "share revoked",
-                "an identical share was revoked or used up: change its id or expiration to create a new one",
-            ))
-        }
+        Standing::Revoked | Standing::UsedUp => return Err(revoked_share()),
         Standing::Active => return Ok(id),
         Standing::Unknown => {}
     }
     let record = ShareRecord {
         id,
-        token_type,
+        token_type: Some(token_type),
+        recorded: true,
         resources: share.resources.iter().map(ResourceDto::from).collect(),
         url: url.map(|u| u.replace(token, "")),
         created_at: state.shares.stamp(),
@@ -163,13 +160,25 @@ async fn record(
         revoked_at: None,
         revoked_by: None,
     };
-    state.shares.created(record).await.map(|()| id).map_err(|e| {
-        tracing::warn!(error = %e.0, "share refused: REQUIRE_REGISTERED_TOKENS is set and the registry is unavailable");
-        Error::Unavailable {
-            error: "share registry unavailable",
-            detail: Some("the share could not be recorded; try again later".into()),
+    // Handed out only once recorded: a link nobody can list, revoke or limit is never given.
+    match state.shares.created(record).await {
+        Ok(Standing::Revoked | Standing::UsedUp) => Err(revoked_share()),
+        Ok(_) => Ok(id),
+        Err(e) => {
+            tracing::warn!(error = %e.0, "share refused: the registry database is unavailable");
+            Err(Error::Unavailable {
+                error: "share registry unavailable",
+                detail: Some("the share could not be recorded; try again later".into()),
+            })
         }
-    })
+    }
+}
+
+fn revoked_share() -> Error {
+    Error::bad_request(
+        "share revoked",
+        "an identical share was revoked or used up: change its id or expiration to create a new one",
+    )
 }
 
 #[utoipa::path(post, path = "/tokens/validate", tag = "tokens",
@@ -205,6 +214,7 @@ pub async fn validate(
         server_id: request.server_id.as_deref(),
         usage: None,
     };
+    state.access.sight(token).await;
     let decision = state.access.decide(token, &target, Utc::now());
     state.metrics.record_decision(&decision);
     let granted = decision.is_ok();
@@ -257,6 +267,9 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
     // An old token without type: the Python service reports its type as "invalid".
     let type_name = share.token_type.map_or("invalid", TokenType::as_str);
     let now = Utc::now();
+    // A share created on another replica a moment ago is loaded here before it is judged (and
+    // its opens counted).
+    state.shares.sight(&id).await;
     if let Err(denial) = state.access.registered(&id) {
         return Ok(refused(Some(type_name), denial_code(denial)));
     }

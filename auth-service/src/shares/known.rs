@@ -191,15 +191,23 @@ impl KnownShares {
         }
     }
 
-    /// Marks a share revoked; false when it is not known here.
-    pub fn revoke(&self, id: &ShareId) -> bool {
+    /// Marks a share revoked, known here or not (a share not loaded yet is then loaded revoked:
+    /// a revocation is never lifted by a later load).
+    pub fn revoke(&self, id: &ShareId) {
         match self.entry(id) {
-            Some(e) => {
-                e.revoked.store(true, Ordering::Release);
-                true
-            }
-            None => false,
+            Some(e) => e.revoked.store(true, Ordering::Release),
+            None => self.insert(KnownShare {
+                id: *id,
+                max_uses: None,
+                uses: 0,
+                revoked: true,
+            }),
         }
+    }
+
+    /// Whether a share has a use limit (its opens are then written, and announced, first).
+    pub fn is_limited(&self, id: &ShareId) -> bool {
+        self.entry(id).is_some_and(|e| e.max_uses.is_some())
     }
 
     /// Forgets purged shares.
@@ -296,11 +304,21 @@ mod tests {
     #[test]
     fn revocation_and_unknown_shares() {
         let (k, id) = known(None);
-        assert_eq!(k.standing(&ShareId::of_token("other")), Standing::Unknown);
-        assert!(k.revoke(&id));
+        let other = ShareId::of_token("other");
+        assert_eq!(k.standing(&other), Standing::Unknown);
+        k.revoke(&id);
         assert_eq!(k.standing(&id), Standing::Revoked);
         assert_eq!(k.open(&id, 1), Standing::Revoked);
-        assert!(!k.revoke(&ShareId::of_token("other")));
+        // A revocation that arrives before the share's load holds, and the load keeps it.
+        k.revoke(&other);
+        assert_eq!(k.standing(&other), Standing::Revoked);
+        k.insert(KnownShare {
+            id: other,
+            max_uses: Some(5),
+            uses: 0,
+            revoked: false,
+        });
+        assert_eq!(k.standing(&other), Standing::Revoked);
     }
 
     #[test]

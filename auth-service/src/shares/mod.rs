@@ -1,5 +1,7 @@
 //! The share registry: every share created here is recorded (SQLite, or PostgreSQL for several
 //! replicas), so it can be listed, revoked, limited in uses and purged after it expired.
+mod follower;
+mod journal;
 mod known;
 mod record;
 mod registry;
@@ -7,5 +9,7 @@ mod store;
 
 pub use known::{KnownShare, KnownShares, Standing, UseDelta};
 pub use record::{Cursor, ShareFilter, SharePage, ShareRecord, ShareState, ShareView};
-pub use registry::{SettingFollower, ShareRegistry, Unavailable, FLUSH_INTERVAL, POLL_INTERVAL};
-pub use store::{Change, ShareStore};
+pub use registry::{
+    RegistryOptions, SettingFollower, ShareRegistry, Unavailable, FLUSH_INTERVAL, POLL_INTERVAL,
+};
+pub use store::{Change, ChangeCursor, ChangesRead, ShareStore, DEFAULT_TIMEOUT};

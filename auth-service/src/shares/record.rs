@@ -9,7 +9,12 @@ use crate::domain::{ShareId, TokenType};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShareRecord {
     pub id: ShareId,
-    pub token_type: TokenType,
+    /// `None` only for a revocation that came before its share's record (`recorded` false).
+    pub token_type: Option<TokenType>,
+    /// False for a row that holds a revocation only: the id was revoked before any share with
+    /// it was recorded (a token from before the registry, or a record still on its way). The
+    /// record, when it comes, fills the row in and stays revoked.
+    pub recorded: bool,
     pub resources: Vec<ResourceDto>,
     /// The link handed out, with the token taken out of it.
     pub url: Option<String>,
@@ -64,8 +69,8 @@ impl ShareRecord {
             token_type: self.token_type,
             resources: self.resources.clone(),
             url: self.url.clone(),
-            created_at: time(self.created_at),
-            created_by: self.created_by.clone(),
+            created_at: self.recorded.then(|| time(self.created_at)).flatten(),
+            created_by: self.recorded.then(|| self.created_by.clone()),
             expiration_date: self.expires_at.and_then(time),
             max_uses: self.max_uses,
             use_count: self.use_count,
@@ -81,18 +86,19 @@ fn time(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
 
-/// `GET /shares/{id}` and each item of `GET /shares`.
+/// `GET /shares/{id}` and each item of `GET /shares`. An id revoked before any share with it
+/// was recorded shows `type`, `created-at` and `created-by` null.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ShareView {
     pub id: String,
     #[serde(rename = "type")]
-    pub token_type: TokenType,
+    pub token_type: Option<TokenType>,
     pub resources: Vec<ResourceDto>,
     pub url: Option<String>,
     #[serde(rename = "created-at")]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(rename = "created-by")]
-    pub created_by: String,
+    pub created_by: Option<String>,
     #[serde(rename = "expiration-date")]
     pub expiration_date: Option<DateTime<Utc>>,
     #[serde(rename = "max-uses")]

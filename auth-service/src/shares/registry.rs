@@ -1,36 +1,49 @@
 //! The registry as the service uses it: the database, the in-memory view validation reads, and
-//! the background work that keeps the two together (use counts written in batches, shares
-//! recorded late when the database was down, other replicas' changes followed, old shares purged).
-use std::collections::BTreeSet;
+//! the background work that keeps the two together (use counts written in batches, other
+//! replicas' changes followed, old shares purged).
+//!
+//! What is promised: a share is handed out only once its record is committed (the database
+//! down: 503, nothing handed out); a revocation is answered only once committed; use counts are
+//! written every 0.5 s, and those still pending when the process stops with the database down
+//! are kept under `DATA_DIR` and written at the next start.
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::postgres::PgListener;
 
+use super::follower::{ChangeFollower, NewShares};
+use super::journal::{UseBatch, UseJournal};
 use super::known::{KnownShare, KnownShares, Standing, UseDelta};
 use super::record::{ShareFilter, ShareRecord};
-use super::store::{Change, ShareStore, CHANGES_CHANNEL, CHANGE_SETTING, CHANGE_SHARE};
+use super::store::{ChangeCursor, ShareStore};
 use crate::domain::ShareId;
 use crate::metrics::DependencyCalls;
 
-/// How often pending use counts and late records are written.
+/// How often pending use counts are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a stopping service tries to write its pending uses before keeping them on disk
+/// (well inside SHUTDOWN_TIMEOUT_SECONDS, the bound of every shutdown hook).
+const FLUSH_AT_EXIT: Duration = Duration::from_secs(3);
 /// How often the changes of other replicas are read when no NOTIFY arrives.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// New shares written in one transaction at most: concurrent creations share a commit (and its
 /// fsync), so creation scales with load instead of with the disk's sync rate.
 const MAX_RECORD_BATCH: usize = 256;
+/// The longest a validation waits for the database to say whether a share it has not seen
+/// exists (REQUIRE_REGISTERED_TOKENS); then it is refused, and asked again a second later.
+const SIGHT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a share found nowhere is not looked up again.
+const NOT_FOUND_FOR: Duration = Duration::from_secs(1);
 
-/// A creation waiting for its commit: the record, and where to say how the commit went (the
-/// database error's text on failure).
-type PendingRecord = (ShareRecord, tokio::sync::oneshot::Sender<Option<String>>);
-/// Changes are re-read this far back: PostgreSQL sequence numbers may commit out of order.
-const CHANGES_OVERLAP: i64 = 256;
+/// What a creation waits for: its commit's outcome (the ids found revoked, or the error text).
+type CommitOutcome = Result<Vec<ShareId>, String>;
+/// A creation waiting for its commit.
+type PendingRecord = (ShareRecord, tokio::sync::oneshot::Sender<CommitOutcome>);
 
-/// Why a share could not be recorded now.
+/// Why the registry could not answer now.
 #[derive(Debug, thiserror::Error)]
 #[error("the share registry database is unavailable")]
 pub struct Unavailable(#[source] pub sqlx::Error);
@@ -44,33 +57,69 @@ impl From<sqlx::Error> for Unavailable {
 /// Told `(name, value)` when another replica changes a setting (the roles).
 pub type SettingFollower = Box<dyn Fn(&str, &str) + Send + Sync>;
 
+/// How the registry is opened (from the settings).
+pub struct RegistryOptions<'a> {
+    /// `DATABASE_URL`, or the SQLite file in `DATA_DIR`.
+    pub url: &'a str,
+    pub require_registered: bool,
+    pub retention_days: u32,
+    /// `DATA_DIR`: where uses that could not be written before a stop are kept.
+    pub data_dir: PathBuf,
+    /// `DATABASE_TIMEOUT_SECONDS`: the bound of every database call.
+    pub timeout: Duration,
+}
+
 pub struct ShareRegistry {
-    store: ShareStore,
-    known: Arc<KnownShares>,
-    /// Shares created while the database was down, recorded by the flusher.
-    unrecorded: Mutex<Vec<ShareRecord>>,
-    /// A batch whose commit failed or whose outcome is unknown: retried under the same id.
-    retry_batch: tokio::sync::Mutex<Option<(String, Vec<UseDelta>)>>,
+    pub(super) store: ShareStore,
+    pub(super) known: Arc<KnownShares>,
+    /// Batches of uses whose commit failed or whose outcome is unknown: retried under their id.
+    retry: tokio::sync::Mutex<Vec<UseBatch>>,
+    journal: UseJournal,
     require_registered: bool,
     retention_ms: i64,
-    followers: std::sync::RwLock<Vec<SettingFollower>>,
+    pub(super) followers: std::sync::RwLock<Vec<SettingFollower>>,
     /// The last creation time handed out: creation times are unique and increasing here, so
     /// the list's newest-first order is the order of creation.
     last_stamp: AtomicI64,
-    /// Latency and errors of the database calls (`dependency="database"` in /metrics).
+    /// Latency, errors and timeouts of the database calls (`dependency="database"`).
     pub calls: DependencyCalls,
     /// The group-commit writer of new shares (see `write_loop`).
     writer: tokio::sync::mpsc::Sender<PendingRecord>,
+    /// Shares other replicas recorded, waiting to be loaded here.
+    pub(super) new_shares: NewShares,
+    /// Shares looked up on first sight and found nowhere, not asked for again for a while.
+    not_found: moka::sync::Cache<ShareId, ()>,
+    /// Where the follower starts: read before the shares were loaded.
+    cursor: Mutex<Option<ChangeCursor>>,
+    /// The background tasks, stopped by `close`.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl ShareRegistry {
-    /// Opens the database (migrations run), loads every share into memory.
-    pub async fn open(
-        url: &str,
-        require_registered: bool,
-        retention_days: u32,
-    ) -> anyhow::Result<Arc<ShareRegistry>> {
-        let store = ShareStore::connect(url).await?;
+    /// Opens the database (migrations run), writes the uses kept at the last stop, and loads
+    /// every share into memory.
+    pub async fn open(options: RegistryOptions<'_>) -> anyhow::Result<Arc<ShareRegistry>> {
+        let store = ShareStore::connect_with(options.url, options.timeout).await?;
+        let journal = UseJournal::new(&options.data_dir);
+        let kept = journal.kept()?;
+        let now = Utc::now().timestamp_millis();
+        for (batch, deltas) in &kept {
+            store.apply_uses(batch, deltas, now).await.map_err(|e| {
+                anyhow::anyhow!(e).context(format!(
+                    "Failed to write the share uses kept in {}",
+                    journal.path().display()
+                ))
+            })?;
+        }
+        if !kept.is_empty() {
+            journal.clear()?;
+            tracing::info!(
+                batches = kept.len(),
+                "share uses kept at the last stop written"
+            );
+        }
+        // Before the load: whatever changes while the shares load is followed afterwards.
+        let cursor = store.change_cursor().await?;
         let known = Arc::new(KnownShares::new());
         for share in store.known(None).await? {
             known.insert(share);
@@ -80,20 +129,27 @@ impl ShareRegistry {
             postgres = store.is_postgres(),
             "share registry loaded"
         );
-        let calls = DependencyCalls::new("database")?;
+        let calls = store.calls().clone();
         let (writer, pending) = tokio::sync::mpsc::channel(4 * MAX_RECORD_BATCH);
-        tokio::spawn(write_loop(store.clone(), calls.clone(), pending));
+        let write = tokio::spawn(write_loop(store.clone(), pending));
         Ok(Arc::new(ShareRegistry {
             store,
             known,
-            unrecorded: Mutex::new(Vec::new()),
-            retry_batch: tokio::sync::Mutex::new(None),
-            require_registered,
-            retention_ms: i64::from(retention_days) * 86_400_000,
+            retry: tokio::sync::Mutex::new(Vec::new()),
+            journal,
+            require_registered: options.require_registered,
+            retention_ms: i64::from(options.retention_days) * 86_400_000,
             followers: std::sync::RwLock::new(Vec::new()),
             last_stamp: AtomicI64::new(0),
             calls,
             writer,
+            new_shares: NewShares::default(),
+            not_found: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(NOT_FOUND_FOR)
+                .build(),
+            cursor: Mutex::new(Some(cursor)),
+            tasks: Mutex::new(vec![write.abort_handle()]),
         }))
     }
 
@@ -121,15 +177,42 @@ impl ShareRegistry {
         self.require_registered
     }
 
-    /// Starts the background work. The change follower starts from the last change recorded
-    /// before the shares were loaded, so no change is missed.
+    /// Starts the background work: flushing uses, following the other replicas (from where
+    /// the load began), loading the shares they create, purging.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
-        let high = self.store.last_change().await?;
-        // Changes between the load and now are applied again: applying is idempotent.
-        tokio::spawn(self.clone().flush_loop());
-        tokio::spawn(self.clone().follow_loop(high));
-        tokio::spawn(self.clone().purge_loop());
+        let cursor = self
+            .cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default();
+        let follower = ChangeFollower::new(self.clone(), cursor);
+        let handles = [
+            tokio::spawn(self.clone().flush_loop()).abort_handle(),
+            tokio::spawn(follower.run()).abort_handle(),
+            tokio::spawn(self.clone().load_loop()).abort_handle(),
+            tokio::spawn(self.clone().purge_loop()).abort_handle(),
+        ];
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(handles);
         Ok(())
+    }
+
+    /// At shutdown: writes what is pending (kept under `DATA_DIR` when the database cannot
+    /// take it), stops the background work and closes the database.
+    pub async fn close(&self) {
+        self.flush_before_exit().await;
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+        self.store.close().await;
     }
 
     pub fn add_follower(&self, follower: SettingFollower) {
@@ -139,50 +222,44 @@ impl ShareRegistry {
             .push(follower);
     }
 
-    /// Records a new share. Known in memory at once; written now, or later by the flusher when
-    /// the database is down, unless registration is required (then the share is refused).
-    pub async fn created(&self, record: ShareRecord) -> Result<(), Unavailable> {
-        // The same request gives the same token: a share known here is recorded already (or
-        // queued for it), and writing it again would change nothing but cost a transaction.
-        if self.known.standing(&record.id) != Standing::Unknown {
-            return Ok(());
+    /// Records a new share; answers once its record is committed, so a share handed out is
+    /// always listed, revocable and limited, on every replica and after any restart. `Revoked`
+    /// when the id was revoked before (the same request made earlier and revoked since).
+    pub async fn created(&self, record: ShareRecord) -> Result<Standing, Unavailable> {
+        // The same request gives the same token: a share known here is recorded already.
+        let standing = self.known.standing(&record.id);
+        if standing != Standing::Unknown {
+            return Ok(standing);
         }
-        self.known.insert(KnownShare {
-            id: record.id,
+        let id = record.id;
+        let share = KnownShare {
+            id,
             max_uses: record.max_uses,
             uses: 0,
             revoked: false,
-        });
-        match self.commit(record.clone()).await {
-            Ok(()) => Ok(()),
-            Err(e) if self.require_registered => {
-                self.known.remove(&[record.id]);
-                Err(e)
-            }
-            Err(e) => {
-                tracing::warn!(share = %record.id, error = %e.0, "share not recorded now (database unavailable): it will be recorded when the database is back");
-                self.unrecorded
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(record);
-                Ok(())
-            }
+        };
+        let revoked = self.commit(record).await?;
+        self.known.insert(share);
+        for revoked in &revoked {
+            self.known.revoke(revoked);
         }
+        Ok(self.known.standing(&id))
     }
 
-    /// Hands a new share to the writer and waits for the commit that holds it.
-    async fn commit(&self, record: ShareRecord) -> Result<(), Unavailable> {
+    /// Hands a new share to the writer and waits for the commit that holds it; the ids of the
+    /// batch that turned out revoked.
+    async fn commit(&self, record: ShareRecord) -> Result<Vec<ShareId>, Unavailable> {
         let gone = || Unavailable(sqlx::Error::WorkerCrashed);
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.writer.send((record, done)).await.map_err(|_| gone())?;
-        match outcome.await.map_err(|_| gone())? {
-            None => Ok(()),
-            Some(error) => Err(Unavailable(sqlx::Error::Io(std::io::Error::other(error)))),
-        }
+        outcome
+            .await
+            .map_err(|_| gone())?
+            .map_err(|error| Unavailable(sqlx::Error::Io(std::io::Error::other(error))))
     }
 
     pub async fn get(&self, id: &ShareId) -> Result<Option<ShareRecord>, Unavailable> {
-        Ok(self.calls.time(self.store.get(id)).await?)
+        Ok(self.store.get(id).await?)
     }
 
     pub async fn list(
@@ -190,16 +267,16 @@ impl ShareRegistry {
         filter: &ShareFilter,
         now_ms: i64,
     ) -> Result<Vec<ShareRecord>, Unavailable> {
-        Ok(self.calls.time(self.store.list(filter, now_ms)).await?)
+        Ok(self.store.list(filter, now_ms).await?)
     }
 
     /// Revokes a share here at once, in the database, and (through it) on the other replicas.
+    /// An id no share has yet is revoked all the same: whatever record comes later stays
+    /// revoked.
     pub async fn revoke(&self, id: &ShareId, by: &str) -> Result<Option<ShareRecord>, Unavailable> {
         let now = Utc::now().timestamp_millis();
-        let found = self.calls.time(self.store.revoke(id, by, now)).await?;
-        if found.is_some() {
-            self.known.revoke(id);
-        }
+        let found = self.store.revoke(id, by, now).await?;
+        self.known.revoke(id);
         Ok(found)
     }
 
@@ -209,91 +286,98 @@ impl ShareRegistry {
         by: &str,
     ) -> Result<Vec<ShareId>, Unavailable> {
         let now = Utc::now().timestamp_millis();
-        let ids = self
-            .calls
-            .time(self.store.revoke_resource(resource_id, by, now))
-            .await?;
+        let ids = self.store.revoke_resource(resource_id, by, now).await?;
         for id in &ids {
             self.known.revoke(id);
         }
         Ok(ids)
     }
 
-    /// Writes what is pending: late records first (their uses need the row), then use counts.
-    /// On failure everything stays pending for the next call; nothing is counted twice.
+    /// Where a share stands, looking it up in the database if this replica has not seen it
+    /// yet (created on another replica a moment ago). A share found nowhere is not looked up
+    /// again for a second; the database slow or down counts as not found (fail closed).
+    pub async fn sight(&self, id: &ShareId) -> Standing {
+        let standing = self.known.standing(id);
+        if standing != Standing::Unknown || self.not_found.contains_key(id) {
+            return standing;
+        }
+        let name = [id.to_string()];
+        match tokio::time::timeout(SIGHT_TIMEOUT, self.store.known(Some(&name))).await {
+            Ok(Ok(found)) if !found.is_empty() => {
+                for share in found {
+                    self.known.insert(share);
+                }
+            }
+            _ => self.not_found.insert(*id, ()),
+        }
+        self.known.standing(id)
+    }
+
+    /// Writes the pending use counts: opens of limited shares first, in a transaction of their
+    /// own, so a share used up here is refused by the other replicas without waiting for the
+    /// last-use times of every other share. On failure everything stays pending for the next
+    /// call; nothing is counted twice.
     pub async fn flush(&self) -> Result<(), Unavailable> {
         let now = Utc::now().timestamp_millis();
-        let late = std::mem::take(
-            &mut *self
-                .unrecorded
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        // One transaction for all of them (all or none), like the writer's batches.
-        if !late.is_empty() {
-            if let Err(e) = self.calls.time(self.store.record_many(&late, now)).await {
-                let mut unrecorded = self
-                    .unrecorded
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                unrecorded.extend(late);
-                return Err(Unavailable(e));
-            }
-            for record in &late {
-                tracing::info!(share = %record.id, "share recorded late");
+        let mut retry = self.retry.lock().await;
+        while let Some((batch_id, deltas)) = retry.first() {
+            self.store.apply_uses(batch_id, deltas, now).await?;
+            retry.remove(0);
+        }
+        let (urgent, rest): (Vec<UseDelta>, Vec<UseDelta>) = self
+            .known
+            .take_pending()
+            .into_iter()
+            .partition(|d| d.uses > 0 && self.known.is_limited(&d.id));
+        for deltas in [urgent, rest] {
+            if !deltas.is_empty() {
+                retry.push((format!("{:032x}", rand::random::<u128>()), deltas));
             }
         }
-        let mut retry = self.retry_batch.lock().await;
-        if let Some((batch_id, deltas)) = retry.as_ref() {
-            self.calls
-                .time(self.store.apply_uses(batch_id, deltas, now))
-                .await?;
-            *retry = None;
-        }
-        let mut deltas = self.known.take_pending();
-        {
-            // Uses of a share not recorded yet wait for its row.
-            let unrecorded = self
-                .unrecorded
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if !unrecorded.is_empty() {
-                deltas.retain(|d| {
-                    let waiting = unrecorded.iter().any(|r| r.id == d.id);
-                    if waiting {
-                        self.known.restore(d);
-                    }
-                    !waiting
-                });
-            }
-        }
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let batch_id = format!("{:032x}", rand::random::<u128>());
-        if let Err(e) = self
-            .calls
-            .time(self.store.apply_uses(&batch_id, &deltas, now))
-            .await
-        {
-            *retry = Some((batch_id, deltas));
-            return Err(Unavailable(e));
+        while let Some((batch_id, deltas)) = retry.first() {
+            self.store.apply_uses(batch_id, deltas, now).await?;
+            retry.remove(0);
         }
         Ok(())
     }
 
-    /// Flushes until done or the database has failed `attempts` times (graceful shutdown).
-    pub async fn flush_before_exit(&self, attempts: u32) {
-        for attempt in 1..=attempts {
-            match self.flush().await {
-                Ok(()) => {
-                    tracing::info!("pending share uses written");
-                    return;
+    /// At shutdown: writes the pending uses if the database takes them within a few seconds,
+    /// else keeps them under `DATA_DIR` for the next start (each batch under its id, so one
+    /// whose commit was cut short is still counted once).
+    pub async fn flush_before_exit(&self) {
+        let attempts = async {
+            loop {
+                match self.flush().await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e.0, "pending share uses not written yet");
+                        tokio::time::sleep(FLUSH_INTERVAL).await;
+                    }
                 }
-                Err(e) if attempt == attempts => {
-                    tracing::error!(error = %e.0, "pending share uses could not be written before exit");
-                }
-                Err(_) => tokio::time::sleep(FLUSH_INTERVAL).await,
+            }
+        };
+        if tokio::time::timeout(FLUSH_AT_EXIT, attempts).await.is_ok() {
+            tracing::info!("pending share uses written");
+            return;
+        }
+        let mut batches = std::mem::take(&mut *self.retry.lock().await);
+        let pending = self.known.take_pending();
+        if !pending.is_empty() {
+            batches.push((format!("{:032x}", rand::random::<u128>()), pending));
+        }
+        if batches.is_empty() {
+            return;
+        }
+        match self.journal.keep(&batches) {
+            Ok(()) => tracing::warn!(
+                file = %self.journal.path().display(),
+                "the database did not take the pending share uses: kept for the next start"
+            ),
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "pending share uses lost: they could not be kept either"
+                )
             }
         }
     }
@@ -310,7 +394,7 @@ impl ShareRegistry {
                 Ok(()) => {}
                 Err(e) if !down => {
                     down = true;
-                    tracing::warn!(error = %e.0, "share registry database unavailable: uses and records kept in memory");
+                    tracing::warn!(error = %e.0, "share registry database unavailable: uses kept in memory");
                 }
                 Err(_) => {}
             }
@@ -331,112 +415,27 @@ impl ShareRegistry {
     /// Deletes shares expired more than the retention period ago; returns how many.
     pub async fn purge(&self) -> Result<usize, Unavailable> {
         let before = Utc::now().timestamp_millis() - self.retention_ms;
-        let ids = self.calls.time(self.store.purge(before)).await?;
+        let ids = self.store.purge(before).await?;
         self.known.remove(&ids);
         Ok(ids.len())
-    }
-
-    async fn follow_loop(self: Arc<Self>, mut high: i64) {
-        let mut seen = BTreeSet::new();
-        let mut listener = None;
-        let mut failing = false;
-        loop {
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
-            match listener.as_mut() {
-                Some(l) => {
-                    tokio::select! {
-                        n = l.try_recv() => if n.is_err() { listener = None; },
-                        () = tokio::time::sleep(POLL_INTERVAL) => {}
-                    }
-                }
-                None => tokio::time::sleep(POLL_INTERVAL).await,
-            }
-            match self.apply_changes(&mut high, &mut seen).await {
-                Ok(()) => failing = false,
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::warn!(error = %e.0, "changes of other replicas not read (retrying)");
-                }
-                Err(_) => {}
-            }
-        }
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let ShareStore::Postgres(pool) = &self.store else {
-            return None;
-        };
-        let mut listener = PgListener::connect_with(pool).await.ok()?;
-        listener.listen(CHANGES_CHANNEL).await.ok()?;
-        Some(listener)
-    }
-
-    /// Reads the changes after `high` (and a little before: see CHANGES_OVERLAP) and applies the
-    /// ones not seen yet.
-    async fn apply_changes(
-        &self,
-        high: &mut i64,
-        seen: &mut BTreeSet<i64>,
-    ) -> Result<(), Unavailable> {
-        let changes: Vec<Change> = self
-            .store
-            .changes_since(*high - CHANGES_OVERLAP)
-            .await?
-            .into_iter()
-            .filter(|c| c.seq > *high || !seen.contains(&c.seq))
-            .collect();
-        let shares: Vec<String> = changes
-            .iter()
-            .filter(|c| c.kind == CHANGE_SHARE)
-            .map(|c| c.subject.clone())
-            .collect();
-        if !shares.is_empty() {
-            for share in self.store.known(Some(&shares)).await? {
-                self.known.insert(share);
-            }
-        }
-        for c in changes.iter().filter(|c| c.kind == CHANGE_SETTING) {
-            if let Some(value) = self.store.setting(&c.subject).await? {
-                let followers = self
-                    .followers
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner);
-                for follower in followers.iter() {
-                    follower(&c.subject, &value);
-                }
-            }
-        }
-        for c in &changes {
-            seen.insert(c.seq);
-            *high = (*high).max(c.seq);
-        }
-        let floor = *high - CHANGES_OVERLAP;
-        *seen = seen.split_off(&floor);
-        Ok(())
     }
 }
 
 /// Writes new shares as they come, each batch in one transaction: every creation waiting when a
 /// commit ends goes into the next one. One writer, so SQLite never sees competing writers here.
-async fn write_loop(
-    store: ShareStore,
-    calls: DependencyCalls,
-    mut pending: tokio::sync::mpsc::Receiver<PendingRecord>,
-) {
+/// Each call is bounded (the store's timeout): a hung connection fails its batch, not the writer.
+async fn write_loop(store: ShareStore, mut pending: tokio::sync::mpsc::Receiver<PendingRecord>) {
     let mut batch = Vec::with_capacity(MAX_RECORD_BATCH);
     while pending.recv_many(&mut batch, MAX_RECORD_BATCH).await > 0 {
         let (records, waiting): (Vec<ShareRecord>, Vec<_>) = batch.drain(..).unzip();
         let now = Utc::now().timestamp_millis();
-        let failure = calls
-            .time(store.record_many(&records, now))
+        let outcome = store
+            .record_many(&records, now)
             .await
-            .err()
-            .map(|e| e.to_string());
+            .map_err(|e| e.to_string());
         for done in waiting {
             // The creation may have been given up (its request dropped): nothing to tell.
-            let _ = done.send(failure.clone());
+            let _ = done.send(outcome.clone());
         }
     }
 }

@@ -2,17 +2,24 @@
 //! both: `$n` placeholders (SQLite reads them too), times as BIGINT Unix milliseconds, and each
 //! query runs through `on_pool!`, which writes the same code once per backend. Queries are the
 //! runtime-checked `sqlx::query` with binds: the compile-time macros are tied to one database.
+//!
+//! Every call is bounded (`DATABASE_TIMEOUT_SECONDS`): past it the call is dropped and answered
+//! as an error, so a hung connection never holds a request, the writer or a follower for longer.
+//! PostgreSQL also gets the bound as `statement_timeout`, so the server gives up the work too.
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
 use super::known::{KnownShare, UseDelta};
 use super::record::{ShareFilter, ShareRecord, ShareState};
 use crate::api::ResourceDto;
 use crate::domain::{ShareId, TokenType};
+use crate::metrics::DependencyCalls;
 
 /// The channel PostgreSQL replicas NOTIFY on after every change (the payload is empty: a nudge
 /// to read `changes`).
@@ -22,21 +29,43 @@ pub const CHANGES_CHANNEL: &str = "auth_service_changes";
 const ROWS_PER_STATEMENT: usize = 500;
 /// How long a request waits for a connection before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The bound of one database call when none is configured (`DATABASE_TIMEOUT_SECONDS`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Changes read at most in one go; a follower reads again at once when it got that many.
+const CHANGES_PER_READ: i64 = 10_000;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Clone, Debug)]
-pub enum ShareStore {
+enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
+/// The database, and the bound and timing of every call made to it.
+#[derive(Clone)]
+pub struct ShareStore {
+    pool: Pool,
+    timeout: Duration,
+    /// Latency, errors and timeouts (`dependency="database"` in /metrics).
+    calls: DependencyCalls,
+}
+
+impl std::fmt::Debug for ShareStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareStore")
+            .field("pool", &self.pool)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            ShareStore::Sqlite($pool) => $body,
-            ShareStore::Postgres($pool) => $body,
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -73,8 +102,36 @@ pub struct Change {
     pub subject: String,
 }
 
+/// A share's standing changed (revoked, opened past a limit): followers reload its row.
 pub const CHANGE_SHARE: &str = "share";
+/// A share was recorded: followers load it when they have the time (revocations come first).
+pub const CHANGE_CREATED: &str = "created";
 pub const CHANGE_SETTING: &str = "setting";
+
+/// Where a follower stands in `changes`. Sequence numbers are taken when a row is written but
+/// become visible when its transaction commits, so on PostgreSQL a change may appear below the
+/// highest one read. It can only belong to a transaction the last read's snapshot did not see
+/// as finished: one listed in progress by the snapshot (`open`), or one with an id at or past
+/// the snapshot's horizon (`unseen_from`; PostgreSQL does not list those). Their changes are
+/// read again until they show. Exact, whatever the load, the batch sizes or the clocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeCursor {
+    /// Every change up to this sequence number was read, but those of unfinished transactions.
+    high: i64,
+    /// PostgreSQL transaction ids in progress at the last read (`pg_snapshot_xip`).
+    open: Vec<i64>,
+    /// Transactions from this id on had not finished at the last read (`pg_snapshot_xmax`).
+    /// 0 on SQLite, whose writers commit one at a time in sequence order: nothing comes late.
+    unseen_from: i64,
+}
+
+/// One read of `changes`: what came, where to read next, and whether more is waiting.
+#[derive(Debug)]
+pub struct ChangesRead {
+    pub changes: Vec<Change>,
+    pub next: ChangeCursor,
+    pub more: bool,
+}
 
 type Row = (
     String,
@@ -89,10 +146,11 @@ type Row = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    bool,
 );
 
 const COLUMNS: &str = "id, token_type, resources, url, created_at, created_by, expires_at, \
-                       max_uses, use_count, last_used_at, revoked_at, revoked_by";
+                       max_uses, use_count, last_used_at, revoked_at, revoked_by, recorded";
 
 /// A bind value of a query built at run time.
 enum Arg {
@@ -101,22 +159,37 @@ enum Arg {
 }
 
 impl ShareStore {
-    /// Connects (creating a SQLite file and its folder if needed) and applies the migrations.
+    /// Connects with the default bound on each call (tests, the doctor).
     pub async fn connect(url: &str) -> anyhow::Result<ShareStore> {
-        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Self::connect_with(url, DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects (creating a SQLite file and its folder if needed) and applies the migrations;
+    /// every call made afterwards is given up after `timeout`.
+    pub async fn connect_with(url: &str, timeout: Duration) -> anyhow::Result<ShareStore> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .context("DATABASE_URL is not a valid postgres:// URL")?;
+            migrate_postgres(&options, timeout).await?;
+            let millis = timeout.as_millis().max(1);
+            let bounded = options.options([
+                ("statement_timeout", millis),
+                // A transaction left open by a call given up here ends on the server too.
+                ("idle_in_transaction_session_timeout", millis),
+            ]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect(url)
+                .acquire_timeout(ACQUIRE_TIMEOUT.min(timeout))
+                .connect_with(bounded)
                 .await
                 .context("Failed to connect to the PostgreSQL of DATABASE_URL")?;
-            ShareStore::Postgres(pool)
+            Pool::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .context("DATABASE_URL is not a valid sqlite: URL")?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(timeout);
             if let Some(dir) = options.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir)
@@ -125,42 +198,87 @@ impl ShareStore {
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(ACQUIRE_TIMEOUT.min(timeout))
                 .connect_with(options)
                 .await
                 .context("Failed to open the SQLite database of DATABASE_URL")?;
-            ShareStore::Sqlite(pool)
+            SQLITE_MIGRATIONS
+                .run(&pool)
+                .await
+                .context("Failed to apply the database migrations")?;
+            Pool::Sqlite(pool)
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite:, postgres:// or postgresql://");
         };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            ShareStore::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-            ShareStore::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-        }
-        .context("Failed to apply the database migrations")
+        Ok(ShareStore {
+            pool,
+            timeout,
+            calls: DependencyCalls::new("database")?,
+        })
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self, ShareStore::Postgres(_))
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// Latency, errors and timeouts of the calls made here.
+    pub fn calls(&self) -> &DependencyCalls {
+        &self.calls
+    }
+
+    /// The pool of a PostgreSQL store (LISTEN needs a connection of its own).
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Runs one call within the bound, timed.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let limit = self.timeout;
+        let pool_gave_up = |e: &sqlx::Error| matches!(e, sqlx::Error::PoolTimedOut);
+        self.calls
+            .time_within(limit, call, pool_gave_up, || {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer from the database within {} ms (DATABASE_TIMEOUT_SECONDS)",
+                        limit.as_millis()
+                    ),
+                ))
+            })
+            .await
     }
 
     /// Records a share with its resource ids, once: recording it again changes nothing.
     pub async fn record(&self, r: &ShareRecord, now_ms: i64) -> Result<(), sqlx::Error> {
-        self.record_many(std::slice::from_ref(r), now_ms).await
+        self.record_many(std::slice::from_ref(r), now_ms)
+            .await
+            .map(drop)
     }
 
     /// Records shares in one transaction (one commit, one fsync): all of them or none. Multi-row
-    /// statements, so a batch costs a few round trips to PostgreSQL, not three per share.
+    /// statements, so a batch costs a few round trips to PostgreSQL, not three per share. A
+    /// share whose id was revoked before its record arrived fills in the revocation's row and
+    /// stays revoked: those ids are returned.
     pub async fn record_many(
         &self,
         records: &[ShareRecord],
         now_ms: i64,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Vec<ShareId>, sqlx::Error> {
+        self.bounded(self.record_many_unbounded(records, now_ms))
+            .await
+    }
+
+    async fn record_many_unbounded(
+        &self,
+        records: &[ShareRecord],
+        now_ms: i64,
+    ) -> Result<Vec<ShareId>, sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
         let rows: Vec<(&ShareRecord, String, String)> = records
             .iter()
@@ -171,11 +289,12 @@ impl ShareStore {
             })
             .collect();
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut inserted: Vec<String> = Vec::new();
+            // (id, revoked): shares new here, and revocations' rows filled in.
+            let mut written: Vec<(String, Option<i64>)> = Vec::new();
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO shares (id, token_type, resources, url, created_at, created_by, \
@@ -183,7 +302,7 @@ impl ShareStore {
                 );
                 insert.push_values(chunk, |mut row, (r, id, resources)| {
                     row.push_bind(id.as_str())
-                        .push_bind(r.token_type.as_str())
+                        .push_bind(r.token_type.map_or("", TokenType::as_str))
                         .push_bind(resources.as_str())
                         .push_bind(r.url.as_deref())
                         .push_bind(r.created_at)
@@ -192,13 +311,23 @@ impl ShareStore {
                         .push_bind(r.max_uses.map(clamp))
                         .push_bind(0_i64);
                 });
-                insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                let ids: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-                inserted.extend(ids.into_iter().map(|(id,)| id));
+                insert.push(
+                    " ON CONFLICT (id) DO UPDATE SET token_type = excluded.token_type, \
+                     resources = excluded.resources, url = excluded.url, \
+                     created_at = excluded.created_at, created_by = excluded.created_by, \
+                     expires_at = excluded.expires_at, max_uses = excluded.max_uses, \
+                     recorded = TRUE WHERE shares.recorded = FALSE RETURNING id, revoked_at",
+                );
+                written.extend(
+                    insert
+                        .build_query_as::<(String, Option<i64>)>()
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
             }
-            if !inserted.is_empty() {
+            if !written.is_empty() {
                 let new: std::collections::HashSet<&str> =
-                    inserted.iter().map(String::as_str).collect();
+                    written.iter().map(|(id, _)| id.as_str()).collect();
                 let links: Vec<(&str, &str)> = rows
                     .iter()
                     .filter(|(_, id, _)| new.contains(id.as_str()))
@@ -218,25 +347,42 @@ impl ShareStore {
                     insert.push(" ON CONFLICT DO NOTHING");
                     insert.build().execute(&mut *tx).await?;
                 }
-                for chunk in inserted.chunks(ROWS_PER_STATEMENT) {
+                // Announced for the other replicas to load; a revoked one is known revoked there.
+                let created: Vec<&str> = written
+                    .iter()
+                    .filter(|(_, revoked)| revoked.is_none())
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                for chunk in created.chunks(ROWS_PER_STATEMENT) {
                     let mut insert =
                         sqlx::QueryBuilder::new("INSERT INTO changes (kind, subject, at) ");
                     insert.push_values(chunk, |mut row, id| {
-                        row.push_bind(CHANGE_SHARE).push_bind(id.as_str()).push_bind(now_ms);
+                        row.push_bind(CHANGE_CREATED).push_bind(*id).push_bind(now_ms);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
-                notify!(self, tx);
+                if !created.is_empty() {
+                    notify!(self, tx);
+                }
             }
-            tx.commit().await
+            tx.commit().await?;
+            Ok(written
+                .iter()
+                .filter(|(_, revoked)| revoked.is_some())
+                .filter_map(|(id, _)| ShareId::parse(id))
+                .collect())
         })
     }
 
     pub async fn get(&self, id: &ShareId) -> Result<Option<ShareRecord>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM shares WHERE id = $1");
-        let row: Option<Row> = on_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await?
-        });
+        let row: Option<Row> = self
+            .bounded(async {
+                on_pool!(self, pool => {
+                    sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await
+                })
+            })
+            .await?;
         Ok(row.and_then(from_row))
     }
 
@@ -295,20 +441,26 @@ impl ShareStore {
             " ORDER BY created_at DESC, id DESC LIMIT {}",
             arg(Arg::Int(i64::from(filter.limit)))
         );
-        let rows: Vec<Row> = on_pool!(self, pool => {
-            let mut q = sqlx::query_as(&sql);
-            for a in &args {
-                q = match a {
-                    Arg::Text(t) => q.bind(t.as_str()),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            q.fetch_all(pool).await?
-        });
+        let rows: Vec<Row> = self
+            .bounded(async {
+                on_pool!(self, pool => {
+                    let mut q = sqlx::query_as(&sql);
+                    for a in &args {
+                        q = match a {
+                            Arg::Text(t) => q.bind(t.as_str()),
+                            Arg::Int(i) => q.bind(*i),
+                        };
+                    }
+                    q.fetch_all(pool).await
+                })
+            })
+            .await?;
         Ok(rows.into_iter().filter_map(from_row).collect())
     }
 
-    /// Revokes one share; `None` when there is no such share. Revoking twice keeps the first date.
+    /// Revokes one share; revoking twice keeps the first date. An id with no share yet (its
+    /// record may still come, or it is a token the registry never recorded) gets a row of its
+    /// own holding the revocation, which the record fills in later without lifting it.
     pub async fn revoke(
         &self,
         id: &ShareId,
@@ -316,24 +468,40 @@ impl ShareStore {
         now_ms: i64,
     ) -> Result<Option<ShareRecord>, sqlx::Error> {
         let id_text = id.to_string();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE shares SET revoked_at = $1, revoked_by = $2 \
-                 WHERE id = $3 AND revoked_at IS NULL",
-            )
-            .bind(now_ms)
-            .bind(by)
-            .bind(&id_text)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed > 0 {
-                add_change!(tx, CHANGE_SHARE, &id_text, now_ms);
-                notify!(self, tx);
-            }
-            tx.commit().await?;
-        });
+        self.bounded(async {
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let mut changed = sqlx::query(
+                    "UPDATE shares SET revoked_at = $1, revoked_by = $2 \
+                     WHERE id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(by)
+                .bind(&id_text)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    changed = sqlx::query(
+                        "INSERT INTO shares (id, token_type, resources, created_at, created_by, \
+                         use_count, revoked_at, revoked_by, recorded) \
+                         VALUES ($1, '', '[]', $2, '', 0, $2, $3, FALSE) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&id_text)
+                    .bind(now_ms)
+                    .bind(by)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                if changed > 0 {
+                    add_change!(tx, CHANGE_SHARE, &id_text, now_ms);
+                    notify!(self, tx);
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
         self.get(id).await
     }
 
@@ -344,27 +512,30 @@ impl ShareStore {
         by: &str,
         now_ms: i64,
     ) -> Result<Vec<ShareId>, sqlx::Error> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let ids: Vec<(String,)> = sqlx::query_as(
-                "UPDATE shares SET revoked_at = $1, revoked_by = $2 WHERE revoked_at IS NULL \
-                 AND id IN (SELECT share_id FROM share_resources WHERE resource_id = $3) \
-                 RETURNING id",
-            )
-            .bind(now_ms)
-            .bind(by)
-            .bind(resource_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (id,) in &ids {
-                add_change!(tx, CHANGE_SHARE, id, now_ms);
-            }
-            if !ids.is_empty() {
-                notify!(self, tx);
-            }
-            tx.commit().await?;
-            Ok(ids.iter().filter_map(|(id,)| ShareId::parse(id)).collect())
+        self.bounded(async {
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE shares SET revoked_at = $1, revoked_by = $2 WHERE revoked_at IS NULL \
+                     AND id IN (SELECT share_id FROM share_resources WHERE resource_id = $3) \
+                     RETURNING id",
+                )
+                .bind(now_ms)
+                .bind(by)
+                .bind(resource_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id,) in &ids {
+                    add_change!(tx, CHANGE_SHARE, id, now_ms);
+                }
+                if !ids.is_empty() {
+                    notify!(self, tx);
+                }
+                tx.commit().await?;
+                Ok(ids.iter().filter_map(|(id,)| ShareId::parse(id)).collect())
+            })
         })
+        .await
     }
 
     /// Adds a batch of uses, exactly once: a batch id already applied is skipped, so a batch
@@ -375,7 +546,7 @@ impl ShareStore {
         deltas: &[UseDelta],
         now_ms: i64,
     ) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => {
+        self.bounded(async { on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let fresh = sqlx::query(
                 "INSERT INTO use_batches (id, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -411,12 +582,13 @@ impl ShareStore {
                 notify!(self, tx);
             }
             tx.commit().await
-        })
+        }) })
+        .await
     }
 
     /// Deletes shares expired before `before_ms` and bookkeeping older than it; returns the ids.
     pub async fn purge(&self, before_ms: i64) -> Result<Vec<ShareId>, sqlx::Error> {
-        on_pool!(self, pool => {
+        self.bounded(async { on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let ids: Vec<(String,)> = sqlx::query_as(
                 "DELETE FROM shares WHERE expires_at IS NOT NULL AND expires_at < $1 RETURNING id",
@@ -439,27 +611,37 @@ impl ShareStore {
                 .await?;
             tx.commit().await?;
             Ok(ids.iter().filter_map(|(id,)| ShareId::parse(id)).collect())
-        })
+        }) })
+        .await
     }
 
-    /// What validation needs of every share (all of them, or those named).
+    /// What validation needs of every share (all of them, or those named, a few hundred per
+    /// query).
     pub async fn known(&self, only: Option<&[String]>) -> Result<Vec<KnownShare>, sqlx::Error> {
-        let base = "SELECT id, max_uses, use_count, revoked_at FROM shares";
-        let rows: Vec<(String, Option<i64>, i64, Option<i64>)> = on_pool!(self, pool => {
-            match only {
-                None => sqlx::query_as(base).fetch_all(pool).await?,
-                Some(ids) => {
-                    let mut rows = Vec::with_capacity(ids.len());
-                    let sql = format!("{base} WHERE id = $1");
-                    for id in ids {
-                        if let Some(row) = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await? {
-                            rows.push(row);
+        const BASE: &str = "SELECT id, max_uses, use_count, revoked_at FROM shares";
+        let rows: Vec<(String, Option<i64>, i64, Option<i64>)> = self
+            .bounded(async {
+                on_pool!(self, pool => {
+                    match only {
+                        None => sqlx::query_as(BASE).fetch_all(pool).await,
+                        Some(ids) => {
+                            let mut rows = Vec::with_capacity(ids.len());
+                            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                                let mut select = sqlx::QueryBuilder::new(BASE);
+                                select.push(" WHERE id IN (");
+                                let mut list = select.separated(", ");
+                                for id in chunk {
+                                    list.push_bind(id.as_str());
+                                }
+                                select.push(")");
+                                rows.extend(select.build_query_as().fetch_all(pool).await?);
+                            }
+                            Ok(rows)
                         }
                     }
-                    rows
-                }
-            }
-        });
+                })
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, max_uses, uses, revoked_at)| {
@@ -473,36 +655,127 @@ impl ShareStore {
             .collect())
     }
 
-    /// Changes with a sequence number above `after`, oldest first.
-    pub async fn changes_since(&self, after: i64) -> Result<Vec<Change>, sqlx::Error> {
-        let rows: Vec<(i64, String, String)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT seq, kind, subject FROM changes WHERE seq > $1 ORDER BY seq LIMIT 10000",
-            )
-            .bind(after)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(seq, kind, subject)| Change { seq, kind, subject })
-            .collect())
+    /// Where a follower starts: every change committed now is behind it. Read before the shares
+    /// are loaded, so that whatever the load misses is followed afterwards.
+    pub async fn change_cursor(&self) -> Result<ChangeCursor, sqlx::Error> {
+        self.bounded(async {
+            match &self.pool {
+                Pool::Sqlite(pool) => {
+                    let (high,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM changes")
+                        .fetch_one(pool)
+                        .await?;
+                    Ok(ChangeCursor {
+                        high: high.unwrap_or(0),
+                        open: Vec::new(),
+                        unseen_from: 0,
+                    })
+                }
+                Pool::Postgres(pool) => {
+                    let mut tx = snapshot(pool).await?;
+                    let (open, unseen_from) = unfinished(&mut tx).await?;
+                    let (high,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM changes")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(ChangeCursor {
+                        high: high.unwrap_or(0),
+                        open,
+                        unseen_from,
+                    })
+                }
+            }
+        })
+        .await
+    }
+
+    /// The changes past `cursor`, oldest first, and the cursor after them.
+    pub async fn changes_after(&self, cursor: &ChangeCursor) -> Result<ChangesRead, sqlx::Error> {
+        let (rows, open, unseen_from): (Vec<(i64, String, String)>, Vec<i64>, i64) = self
+            .bounded(async {
+                match &self.pool {
+                    Pool::Sqlite(pool) => {
+                        let rows = sqlx::query_as(
+                            "SELECT seq, kind, subject FROM changes WHERE seq > $1 \
+                             ORDER BY seq LIMIT $2",
+                        )
+                        .bind(cursor.high)
+                        .bind(CHANGES_PER_READ)
+                        .fetch_all(pool)
+                        .await?;
+                        Ok((rows, Vec::new(), 0))
+                    }
+                    Pool::Postgres(pool) => {
+                        // The unfinished transactions and the changes, from one snapshot. Two
+                        // queries, each on its index (an OR of both would scan the table).
+                        let mut tx = snapshot(pool).await?;
+                        let (open, unseen_from) = unfinished(&mut tx).await?;
+                        let mut rows: Vec<(i64, String, String)> = sqlx::query_as(
+                            "SELECT seq, kind, subject FROM changes \
+                             WHERE (xid = ANY($1) OR xid >= $2) AND seq <= $3",
+                        )
+                        .bind(&cursor.open)
+                        .bind(cursor.unseen_from)
+                        .bind(cursor.high)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        rows.extend(
+                            sqlx::query_as::<_, (i64, String, String)>(
+                                "SELECT seq, kind, subject FROM changes WHERE seq > $1 \
+                                 ORDER BY seq LIMIT $2",
+                            )
+                            .bind(cursor.high)
+                            .bind(CHANGES_PER_READ)
+                            .fetch_all(&mut *tx)
+                            .await?,
+                        );
+                        tx.commit().await?;
+                        Ok((rows, open, unseen_from))
+                    }
+                }
+            })
+            .await?;
+        let more =
+            rows.iter().filter(|(seq, _, _)| *seq > cursor.high).count() as i64 >= CHANGES_PER_READ;
+        let high = rows
+            .iter()
+            .map(|(seq, _, _)| *seq)
+            .fold(cursor.high, i64::max);
+        Ok(ChangesRead {
+            changes: rows
+                .into_iter()
+                .map(|(seq, kind, subject)| Change { seq, kind, subject })
+                .collect(),
+            next: ChangeCursor {
+                high,
+                open,
+                unseen_from,
+            },
+            more,
+        })
     }
 
     pub async fn last_change(&self) -> Result<i64, sqlx::Error> {
-        let (seq,): (Option<i64>,) = on_pool!(self, pool => {
-            sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(pool).await?
-        });
+        let (seq,): (Option<i64>,) = self
+            .bounded(async {
+                on_pool!(self, pool => {
+                    sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(pool).await
+                })
+            })
+            .await?;
         Ok(seq.unwrap_or(0))
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
-        let row: Option<(String,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT value FROM settings WHERE name = $1")
-                .bind(name)
-                .fetch_optional(pool)
-                .await?
-        });
+        let row: Option<(String,)> = self
+            .bounded(async {
+                on_pool!(self, pool => {
+                    sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(pool)
+                        .await
+                })
+            })
+            .await?;
         Ok(row.map(|(v,)| v))
     }
 
@@ -521,27 +794,75 @@ impl ShareStore {
             "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
         };
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let changed = sqlx::query(sql)
-                .bind(name)
-                .bind(value)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if changed > 0 {
-                add_change!(tx, CHANGE_SETTING, name, now_ms);
-                notify!(self, tx);
-            }
-            tx.commit().await
+        self.bounded(async {
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let changed = sqlx::query(sql)
+                    .bind(name)
+                    .bind(value)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed > 0 {
+                    add_change!(tx, CHANGE_SETTING, name, now_ms);
+                    notify!(self, tx);
+                }
+                tx.commit().await
+            })
         })
+        .await
     }
 
     /// Waits for the pool to finish its work and closes it.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// The migrations, on a connection of their own without the statement bound: building an index
+/// on a large table may take longer than any request should.
+async fn migrate_postgres(options: &PgConnectOptions, timeout: Duration) -> anyhow::Result<()> {
+    let connecting = tokio::time::timeout(timeout.max(ACQUIRE_TIMEOUT), options.connect());
+    let mut connection = connecting
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the PostgreSQL of DATABASE_URL did not answer within {} ms",
+                timeout.max(ACQUIRE_TIMEOUT).as_millis()
+            )
+        })?
+        .context("Failed to connect to the PostgreSQL of DATABASE_URL")?;
+    POSTGRES_MIGRATIONS
+        .run(&mut connection)
+        .await
+        .context("Failed to apply the database migrations")?;
+    let _ = connection.close().await;
+    Ok(())
+}
+
+/// A read-only transaction whose statements all see one snapshot.
+async fn snapshot(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// The transactions the snapshot of `tx` does not see as finished (its first statement takes
+/// it): those it lists in progress, and every id from its horizon on.
+async fn unfinished(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+) -> Result<(Vec<i64>, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x), \
+         pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+    )
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// The ids a resource can be found by.
@@ -571,10 +892,18 @@ fn from_row(row: Row) -> Option<ShareRecord> {
         last,
         revoked_at,
         revoked_by,
+        recorded,
     ) = row;
+    // A revocation's own row (recorded = false) has no type yet.
+    let token_type = match TokenType::parse(&token_type) {
+        Some(t) => Some(t),
+        None if !recorded => None,
+        None => return None,
+    };
     Some(ShareRecord {
         id: ShareId::parse(&id)?,
-        token_type: TokenType::parse(&token_type)?,
+        token_type,
+        recorded,
         resources: serde_json::from_str(&resources).unwrap_or_default(),
         url,
         created_at,

@@ -89,6 +89,8 @@ fn a_bad_setting_stops_the_process_with_one_line_naming_it() {
         ("OHIF_DATA_SOURCE", "dicom-zip"),
         ("PUBLIC_ORTHANC_ROOT", "pacs.example.test/orthanc/"),
         ("SECRET_KEY", ""),
+        ("LOGIN_FAILURE_REFILL_SECONDS", "0"),
+        ("DATABASE_TIMEOUT_SECONDS", "0"),
     ] {
         let mut envs = base.to_vec();
         envs.retain(|(k, _)| *k != name);

@@ -345,12 +345,15 @@ async function control(req, res, url) {
     return send(res, 200, { token: jwt });
   }
   if (url.pathname === '/__test/sign') {
-    const { header = {}, claims = {} } = JSON.parse(body || '{}');
+    // `omit` names claims to leave out of the usual ones (e.g. ["exp"]: a token that never expires).
+    const { header = {}, claims = {}, omit = [] } = JSON.parse(body || '{}');
     const now = Math.floor(Date.now() / 1000);
     // A header field set to null is left out (e.g. {"kid": null}: a token without key id).
     const protectedHeader = Object.fromEntries(Object.entries({ alg: 'RS256', typ: 'JWT', kid: KEY_ID, ...header })
       .filter(([, v]) => v !== null));
-    const jwt = await new jose.SignJWT({ iss: issuer, aud: 'account', iat: now, exp: now + 300, ...claims })
+    const payload = { iss: issuer, aud: 'account', iat: now, exp: now + 300, ...claims };
+    for (const name of omit) delete payload[name];
+    const jwt = await new jose.SignJWT(payload)
       .setProtectedHeader(protectedHeader)
       .sign(privateKey);
     return send(res, 200, { token: jwt });

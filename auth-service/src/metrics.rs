@@ -143,6 +143,9 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(decisions.vec.clone()))?;
         registry.register(Box::new(gate_decisions.vec.clone()))?;
+        registry.register(Box::new(
+            service_telemetry::MalformedRequestsCollector::new("auth")?,
+        ))?;
         Ok(Metrics {
             enabled,
             registry,

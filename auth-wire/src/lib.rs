@@ -2,7 +2,9 @@
 //! (PROTOCOL.md), and the words they are made of (token types, levels, permissions).
 //!
 //! Every type here serialises and deserialises, so the service and its clients (the landing
-//! page, tests) read and write the same bytes. This crate depends on serde and strum only.
+//! page, tests) read and write the same bytes. This crate depends on serde, strum and chrono (the
+//! one reader of a share token's expiration date) only.
+pub mod claims;
 mod emails;
 mod profiles;
 mod roles;
@@ -14,6 +16,6 @@ pub use profiles::{ProfileRequest, UserProfile};
 pub use roles::{RolePermissions, RoleUpdate, RolesConfig, RolesUpdate};
 pub use tokens::{
     CreateTokenBody, CreateTokenEcho, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
-    DecodeResponse, Method, ResourceDto, ValidateRequest, ValidateResponse,
+    DecodeResponse, Method, ResourceDto, ValidateRequest, ValidateResponse, MAX_LINK_BYTES,
 };
 pub use vocabulary::{Level, Permission, TokenType};

@@ -8,7 +8,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+mod malformed;
+
+use malformed::MalformedRequests;
+pub use malformed::{malformed_requests, MalformedRequestsCollector};
 
 use service_settings::SettingsError;
 
@@ -58,15 +65,21 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) {
         // Colours only on a terminal: docker logs and log files get plain text.
         LogFormat::Human => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish()
+            .with(MalformedRequests)
             .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(MalformedRequests)
             .try_init(),
     };
 }
+
+
 
 /// The fingerprint of the token a request carried, for its access line.
 #[derive(Clone, Debug)]

@@ -5,6 +5,7 @@
 #[macro_use]
 mod tools;
 
+mod creation_checks;
 mod doctor;
 mod emails;
 mod gate;

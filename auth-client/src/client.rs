@@ -98,7 +98,8 @@ impl AuthClient {
     /// checked by auth-service, without counting a use or minting anything (`redirect-url`
     /// null). Only our auth-service knows the flag; the Python service would open the link.
     pub async fn preview(&self, token: &str) -> Result<DecodeResponse> {
-        self.decode_body(&DecodeRequest::preview_of_token(token)).await
+        self.decode_body(&DecodeRequest::preview_of_token(token))
+            .await
     }
 
     async fn decode_body(&self, body: &DecodeRequest<'_>) -> Result<DecodeResponse> {

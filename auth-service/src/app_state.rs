@@ -107,7 +107,11 @@ impl AppState {
         id: &ShareId,
         resources: &[Resource],
     ) -> Result<String, Error> {
-        let mint = async { self.meddream_instant_link(resources).await.map(|(_, url)| url) };
+        let mint = async {
+            self.meddream_instant_link(resources)
+                .await
+                .map(|(_, url)| url)
+        };
         match &self.meddream_links {
             None => mint.await,
             Some(links) => links

@@ -147,7 +147,13 @@ mod tests {
         );
         assert_eq!(utc("2026-12-31T11:00:00"), Err(ClaimDateError::NoOffset));
         assert_eq!(utc("2026-12-31"), Err(ClaimDateError::NoOffset));
-        for bad in ["", "tomorrow", "2026-13-01T00:00:00Z", "2026-12-31T11:00:00+2400", "2026-12-31T11:00:00é"] {
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-13-01T00:00:00Z",
+            "2026-12-31T11:00:00+2400",
+            "2026-12-31T11:00:00é",
+        ] {
             assert_eq!(utc(bad), Err(ClaimDateError::Invalid), "{bad}");
         }
     }

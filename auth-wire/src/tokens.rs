@@ -214,7 +214,11 @@ mod tests {
             text,
             r#"{"token-key":"token","token-value":"T.U.V","preview":true}"#
         );
-        assert!(serde_json::from_str::<DecodeRequest>(&text).unwrap().preview);
+        assert!(
+            serde_json::from_str::<DecodeRequest>(&text)
+                .unwrap()
+                .preview
+        );
     }
 
     #[test]

@@ -132,10 +132,20 @@ mod tests {
         let t = TrustedProxies::parse("T", Some("172.18.0.0/16, 10.0.0.5")).unwrap();
         assert!(t.contains(ip("10.0.0.5")) && t.contains(ip("172.18.3.4")));
         assert!(!t.contains(ip("10.0.0.6")));
-        assert_eq!(TrustedProxies::parse("T", Some("nginx")).unwrap_err().name, "T");
+        assert_eq!(
+            TrustedProxies::parse("T", Some("nginx")).unwrap_err().name,
+            "T"
+        );
         assert!(TrustedProxies::parse("T", None).unwrap().is_empty());
         let private = TrustedProxies::private_networks();
-        for inside in ["127.0.0.1", "172.18.0.3", "192.168.1.1", "10.1.2.3", "::1", "fd00::1"] {
+        for inside in [
+            "127.0.0.1",
+            "172.18.0.3",
+            "192.168.1.1",
+            "10.1.2.3",
+            "::1",
+            "fd00::1",
+        ] {
             assert!(private.contains(ip(inside)), "{inside}");
         }
         assert!(!private.contains(ip("203.0.113.9")));

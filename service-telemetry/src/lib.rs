@@ -79,8 +79,6 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) {
     };
 }
 
-
-
 /// The fingerprint of the token a request carried, for its access line.
 #[derive(Clone, Debug)]
 struct TokenFingerprint(String);

@@ -129,7 +129,10 @@ async fn a_preview_says_so_and_is_recorded_apart_from_opens() {
     assert_eq!(preview.redirect_url, None);
     assert_eq!(preview.error_code, None);
     let opened = c.decode("a.b.c").await.expect("decoded");
-    assert_eq!(opened.redirect_url.as_deref(), Some("http://viewer.invalid/"));
+    assert_eq!(
+        opened.redirect_url.as_deref(),
+        Some("http://viewer.invalid/")
+    );
     assert_eq!(double.previewed(), vec!["a.b.c".to_owned()]);
     assert_eq!(double.decoded(), vec!["a.b.c".to_owned()]);
 }

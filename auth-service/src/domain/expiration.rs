@@ -84,7 +84,10 @@ impl ExpirationDate {
     /// A date from a token's claims: what Python's `datetime.fromisoformat` reads, aware only
     /// (auth-wire's reader, which the landing page uses too).
     pub fn parse_claim(text: &str) -> Result<Self, ExpirationParseError> {
-        Ok(ExpirationDate::new(parse_claim_date(text)?, DateStyle::Parsed))
+        Ok(ExpirationDate::new(
+            parse_claim_date(text)?,
+            DateStyle::Parsed,
+        ))
     }
 
     /// Whether the date is one Python can hold (years 1 to 9999, in its own offset). A creation

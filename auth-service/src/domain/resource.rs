@@ -81,8 +81,7 @@ pub fn is_orthanc_id(text: &str) -> bool {
 /// A DICOM LO value: at most 64 characters, no control character, no backslash (the value
 /// separator).
 fn is_patient_id(text: &str) -> bool {
-    text.chars().count() <= MAX_DICOM_ID_CHARS
-        && !text.chars().any(|c| c.is_control() || c == '\\')
+    text.chars().count() <= MAX_DICOM_ID_CHARS && !text.chars().any(|c| c.is_control() || c == '\\')
 }
 
 #[cfg(test)]
@@ -103,16 +102,45 @@ mod tests {
     #[test]
     fn ids_are_dicom_uids_and_orthanc_ids() {
         let oid = "6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f";
-        assert_eq!(problem(Level::Study, Some("1.2.840.113619.2.55.3.604688119.971.1"), Some(oid)), None);
+        assert_eq!(
+            problem(
+                Level::Study,
+                Some("1.2.840.113619.2.55.3.604688119.971.1"),
+                Some(oid)
+            ),
+            None
+        );
         let longest = "1.".repeat(31) + "12"; // 64 characters
         assert_eq!(problem(Level::Series, Some(&longest), None), None);
-        assert_eq!(problem(Level::Study, Some(""), Some("")), None, "empty is no id");
+        assert_eq!(
+            problem(Level::Study, Some(""), Some("")),
+            None,
+            "empty is no id"
+        );
         assert_eq!(problem(Level::Study, None, None), None);
-        for bad in ["..", "1..2", ".1", "1.", "1.2,3.4", "1.2/3", "\"><script>", "1\u{0}2", "a.b", " 1.2"] {
-            assert_eq!(problem(Level::Study, Some(bad), None), Some("dicom-uid"), "{bad:?}");
+        for bad in [
+            "..",
+            "1..2",
+            ".1",
+            "1.",
+            "1.2,3.4",
+            "1.2/3",
+            "\"><script>",
+            "1\u{0}2",
+            "a.b",
+            " 1.2",
+        ] {
+            assert_eq!(
+                problem(Level::Study, Some(bad), None),
+                Some("dicom-uid"),
+                "{bad:?}"
+            );
         }
         let too_long = "1.".repeat(32) + "1";
-        assert_eq!(problem(Level::Instance, Some(&too_long), None), Some("dicom-uid"));
+        assert_eq!(
+            problem(Level::Instance, Some(&too_long), None),
+            Some("dicom-uid")
+        );
         for bad in [
             "o000",
             "x",
@@ -123,7 +151,11 @@ mod tests {
             "6b1f3e2a_0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f",
             "6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2g",
         ] {
-            assert_eq!(problem(Level::Study, None, Some(bad)), Some("orthanc-id"), "{bad:?}");
+            assert_eq!(
+                problem(Level::Study, None, Some(bad)),
+                Some("orthanc-id"),
+                "{bad:?}"
+            );
         }
     }
 
@@ -131,9 +163,21 @@ mod tests {
     fn a_patient_is_named_by_its_patient_id() {
         assert_eq!(problem(Level::Patient, Some("GATE-P1"), None), None);
         assert_eq!(problem(Level::Patient, Some("12345^ABC é"), None), None);
-        assert_eq!(problem(Level::Patient, Some("a\\b"), None), Some("dicom-uid"));
-        assert_eq!(problem(Level::Patient, Some("a\nb"), None), Some("dicom-uid"));
-        assert_eq!(problem(Level::Patient, Some(&"x".repeat(65)), None), Some("dicom-uid"));
-        assert_eq!(problem(Level::Study, Some("GATE-P1"), None), Some("dicom-uid"));
+        assert_eq!(
+            problem(Level::Patient, Some("a\\b"), None),
+            Some("dicom-uid")
+        );
+        assert_eq!(
+            problem(Level::Patient, Some("a\nb"), None),
+            Some("dicom-uid")
+        );
+        assert_eq!(
+            problem(Level::Patient, Some(&"x".repeat(65)), None),
+            Some("dicom-uid")
+        );
+        assert_eq!(
+            problem(Level::Study, Some("GATE-P1"), None),
+            Some("dicom-uid")
+        );
     }
 }

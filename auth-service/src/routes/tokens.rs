@@ -15,9 +15,9 @@ use crate::basic_auth::Caller;
 use crate::domain::{ExpirationDate, ShareId, ShareToken, TokenType};
 use crate::error::{Error, Result};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
-use auth_wire::MAX_LINK_BYTES;
 use crate::shares::{ShareRecord, Standing};
 use crate::telemetry;
+use auth_wire::MAX_LINK_BYTES;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
@@ -155,7 +155,8 @@ fn check_link_sizes(
     if link > MAX_LINK_BYTES {
         return Err(too_long("link", link));
     }
-    if state.links.through_landing(token_type) && token_type != TokenType::MeddreamViewerPublication {
+    if state.links.through_landing(token_type) && token_type != TokenType::MeddreamViewerPublication
+    {
         let viewer = state
             .links
             .viewer_url(token_type, &share.resources, token)

@@ -17,17 +17,43 @@ fn one(resource: Value) -> Value {
 async fn ids_that_are_not_dicom_uids_or_orthanc_ids_are_refused_naming_the_field() {
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", ORTHANC)]).await;
     let long = "1.".repeat(1500);
-    let bad_uids = ["\"><script>", "1.2,3.4", "1.2\u{0}", &long, "..", "1.2/../3", "1.2%2C3"];
+    let bad_uids = [
+        "\"><script>",
+        "1.2,3.4",
+        "1.2\u{0}",
+        &long,
+        "..",
+        "1.2/../3",
+        "1.2%2C3",
+    ];
     for uid in bad_uids {
         let (status, answer) = app
-            .create("stone-viewer-publication", &one(json!({"dicom-uid": uid, "level": "study"})))
+            .create(
+                "stone-viewer-publication",
+                &one(json!({"dicom-uid": uid, "level": "study"})),
+            )
             .await;
-        assert_eq!((status, answer["error"].as_str()), (400, Some("invalid resource id")), "{uid:?}: {answer}");
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid resource id")),
+            "{uid:?}: {answer}"
+        );
         let detail = answer["detail"].as_str().unwrap();
-        assert!(detail.starts_with("resources[0].dicom-uid: not a DICOM UID"), "{detail}");
-        assert!(!detail.contains("script"), "the detail echoes the value: {detail}");
+        assert!(
+            detail.starts_with("resources[0].dicom-uid: not a DICOM UID"),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains("script"),
+            "the detail echoes the value: {detail}"
+        );
     }
-    for oid in ["o000", "..", "6B1F3E2A-0C5D7E88-1A2B3C4D-5E6F7A8B-9C0D1E2F", &format!("{OID},{OID}")] {
+    for oid in [
+        "o000",
+        "..",
+        "6B1F3E2A-0C5D7E88-1A2B3C4D-5E6F7A8B-9C0D1E2F",
+        &format!("{OID},{OID}"),
+    ] {
         let (status, answer) = app
             .create(
                 "download-instant-link",
@@ -36,7 +62,10 @@ async fn ids_that_are_not_dicom_uids_or_orthanc_ids_are_refused_naming_the_field
             .await;
         assert_eq!(status, 400, "{oid:?}: {answer}");
         assert!(
-            answer["detail"].as_str().unwrap().starts_with("resources[1].orthanc-id: not an Orthanc id"),
+            answer["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("resources[1].orthanc-id: not an Orthanc id"),
             "{answer}"
         );
     }
@@ -46,7 +75,9 @@ async fn ids_that_are_not_dicom_uids_or_orthanc_ids_are_refused_naming_the_field
         json!({"dicom-uid": "PAT^0042 (ward 3)", "level": "patient"}),
         json!({"dicom-uid": "", "orthanc-id": "", "level": "study"}),
     ] {
-        let (status, answer) = app.create("download-instant-link", &one(resource.clone())).await;
+        let (status, answer) = app
+            .create("download-instant-link", &one(resource.clone()))
+            .await;
         assert_eq!(status, 200, "{resource}: {answer}");
     }
 }
@@ -77,7 +108,11 @@ async fn dates_past_the_year_9999_are_refused_at_creation() {
         .await;
     assert_eq!(status, 200, "{answer}");
     let token = answer["token"].as_str().unwrap();
-    assert_eq!(app.decode(token).await["error-code"], Value::Null, "the last day is readable");
+    assert_eq!(
+        app.decode(token).await["error-code"],
+        Value::Null,
+        "the last day is readable"
+    );
 }
 
 fn studies(n: usize) -> Value {
@@ -90,7 +125,11 @@ fn studies(n: usize) -> Value {
 
 #[tokio::test]
 async fn a_publication_whose_links_would_be_too_long_is_refused_and_the_largest_that_fits_opens() {
-    let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", ORTHANC), ("PUBLIC_LANDING_ROOT", LANDING)]).await;
+    let app = spawn_app(&[
+        ("PUBLIC_ORTHANC_ROOT", ORTHANC),
+        ("PUBLIC_LANDING_ROOT", LANDING),
+    ])
+    .await;
     assert_eq!(
         "1.2.826.0.1.3680043.8.498.00000000000000000000000000000000000001".len(),
         64
@@ -98,9 +137,15 @@ async fn a_publication_whose_links_would_be_too_long_is_refused_and_the_largest_
     // The largest Stone publication that is accepted, and one study more.
     let mut n = 1;
     loop {
-        let (status, answer) = app.create("stone-viewer-publication", &studies(n + 1)).await;
+        let (status, answer) = app
+            .create("stone-viewer-publication", &studies(n + 1))
+            .await;
         if status != 200 {
-            assert_eq!((status, answer["error"].as_str()), (400, Some("share too large")), "{answer}");
+            assert_eq!(
+                (status, answer["error"].as_str()),
+                (400, Some("share too large")),
+                "{answer}"
+            );
             let detail = answer["detail"].as_str().unwrap();
             assert!(detail.contains("more than the 8000"), "{detail}");
             assert_no_token_in(status, &answer);
@@ -113,10 +158,18 @@ async fn a_publication_whose_links_would_be_too_long_is_refused_and_the_largest_
     assert_eq!(status, 200);
     let token = answer["token"].as_str().unwrap();
     let landing_link = answer["url"].as_str().unwrap();
-    let viewer = app.decode(token).await["redirect-url"].as_str().unwrap().to_owned();
+    let viewer = app.decode(token).await["redirect-url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(landing_link.len() <= 8000 && viewer.len() <= 8000);
     // The viewer link holds the UIDs twice besides the token: it is the one that binds.
-    assert!(viewer.len() > 8000 - 300, "{} studies, a viewer link of {} bytes", n, viewer.len());
+    assert!(
+        viewer.len() > 8000 - 300,
+        "{} studies, a viewer link of {} bytes",
+        n,
+        viewer.len()
+    );
     // Instant links are handed to programs, not opened from a link: no limit, as in Python.
     let (status, _) = app.create("download-instant-link", &studies(200)).await;
     assert_eq!(status, 200);

@@ -113,5 +113,8 @@ async fn a_clients_malformed_request_is_an_info_line_and_a_metric_never_an_error
         "{metrics}"
     );
     assert!(!log.contains("ERROR"), "an error line: {log}");
-    assert!(!log.contains("no colon"), "the request's bytes in the log: {log}");
+    assert!(
+        !log.contains("no colon"),
+        "the request's bytes in the log: {log}"
+    );
 }

@@ -236,7 +236,10 @@ async fn opens_of_one_publication_reuse_its_meddream_link_for_a_while() {
     // Past the reuse period, an open mints again (polled: the period is a clock's business).
     let deadline = Instant::now() + Duration::from_secs(10);
     while meddream.calls().len() < 3 {
-        assert!(Instant::now() < deadline, "no new link after the reuse period");
+        assert!(
+            Instant::now() < deadline,
+            "no new link after the reuse period"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(app.decode(&token).await["error-code"], Value::Null);
     }
@@ -264,7 +267,14 @@ async fn a_use_is_counted_before_minting_so_opens_past_the_limit_mint_nothing() 
     let meddream = MeddreamDouble::start().await;
     meddream.set_behaviour(Behaviour::Slow(Duration::from_millis(100)));
     // No reuse: each granted open mints its own link, so the count shows the order.
-    let app = app_with(&meddream, &[("MEDDREAM_LINK_REUSE_SECONDS", "0"), ("MEDDREAM_TIMEOUT_SECONDS", "5")]).await;
+    let app = app_with(
+        &meddream,
+        &[
+            ("MEDDREAM_LINK_REUSE_SECONDS", "0"),
+            ("MEDDREAM_TIMEOUT_SECONDS", "5"),
+        ],
+    )
+    .await;
     let mut body = studies(&["1.2.3"]);
     body["max-uses"] = json!(3);
     let token = app.token("meddream-viewer-publication", &body).await;
@@ -282,7 +292,11 @@ async fn a_use_is_counted_before_minting_so_opens_past_the_limit_mint_nothing() 
     let opened = codes.iter().filter(|c| c.is_null()).count();
     let used_up = codes.iter().filter(|c| *c == "used-up").count();
     assert_eq!((opened, used_up), (3, 17), "{codes:?}");
-    assert_eq!(meddream.calls().len(), 3, "MedDream minted for the granted opens only");
+    assert_eq!(
+        meddream.calls().len(),
+        3,
+        "MedDream minted for the granted opens only"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +325,10 @@ async fn a_preview_checks_the_share_without_counting_a_use_or_minting() {
         assert_eq!(answer["token-type"], "meddream-viewer-publication");
         assert_eq!(answer["resources"].as_array().map(Vec::len), Some(2));
     }
-    assert!(meddream.calls().is_empty(), "a preview minted a MedDream token");
+    assert!(
+        meddream.calls().is_empty(),
+        "a preview minted a MedDream token"
+    );
     // The one allowed open is still there, then the preview says the share is used up.
     assert_eq!(app.decode(&token).await["error-code"], Value::Null);
     assert_eq!(app.decode(&token).await["error-code"], "used-up");

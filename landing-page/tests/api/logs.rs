@@ -31,6 +31,7 @@ async fn no_log_line_holds_a_token_only_its_fingerprint() {
         .env("AUTH_SERVICE_URL", &auth.url)
         .env("AUTH_SERVICE_USER", USER)
         .env("AUTH_SERVICE_PASSWORD", PASSWORD)
+        .env("PUBLIC_ORTHANC_ROOT", ORTHANC_ROOT)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

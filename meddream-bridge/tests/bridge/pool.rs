@@ -51,7 +51,8 @@ async fn a_hundred_calls_in_full_bursts_share_a_few_pooled_connections() {
 async fn a_call_past_a_full_queue_is_refused_at_once_without_reaching_meddream() {
     let meddream = MeddreamDouble::start().await;
     meddream.set_behaviour(Behaviour::Hang);
-    let client = MeddreamClient::new(meddream.url(), DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT).unwrap();
+    let client =
+        MeddreamClient::new(meddream.url(), DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT).unwrap();
     let waiting: Vec<_> = (0..MAX_CONCURRENT_REQUESTS + MAX_QUEUED_REQUESTS)
         .map(|i| {
             let client = client.clone();
@@ -60,8 +61,14 @@ async fn a_call_past_a_full_queue_is_refused_at_once_without_reaching_meddream()
         .collect();
     // Every slot at MedDream (which never answers) and every place in the queue taken.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while meddream.calls().len() < MAX_CONCURRENT_REQUESTS || client.queued() < MAX_QUEUED_REQUESTS {
-        assert!(Instant::now() < deadline, "{} calls, {} queued", meddream.calls().len(), client.queued());
+    while meddream.calls().len() < MAX_CONCURRENT_REQUESTS || client.queued() < MAX_QUEUED_REQUESTS
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{} calls, {} queued",
+            meddream.calls().len(),
+            client.queued()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
@@ -72,7 +79,10 @@ async fn a_call_past_a_full_queue_is_refused_at_once_without_reaching_meddream()
     assert!(matches!(err, MeddreamError::Busy), "{err:?}");
     assert_eq!(err.to_string(), "meddream token service busy");
     // At once: not after the 5 s the call may last (a loaded CI machine gets a second).
-    assert!(elapsed < Duration::from_secs(1), "answered after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "answered after {elapsed:?}"
+    );
     assert_eq!(meddream.calls().len(), MAX_CONCURRENT_REQUESTS);
     for call in waiting {
         call.abort();
@@ -83,7 +93,8 @@ async fn a_call_past_a_full_queue_is_refused_at_once_without_reaching_meddream()
 async fn a_queued_call_is_served_once_a_slot_frees() {
     let meddream = MeddreamDouble::start().await;
     meddream.set_behaviour(Behaviour::Slow(Duration::from_millis(200)));
-    let client = MeddreamClient::new(meddream.url(), DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT).unwrap();
+    let client =
+        MeddreamClient::new(meddream.url(), DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT).unwrap();
     let calls: Vec<_> = (0..MAX_CONCURRENT_REQUESTS + MAX_QUEUED_REQUESTS)
         .map(|i| {
             let client = client.clone();
@@ -94,5 +105,8 @@ async fn a_queued_call_is_served_once_a_slot_frees() {
         call.await.unwrap().unwrap();
     }
     assert_eq!(client.queued(), 0);
-    assert_eq!(meddream.calls().len(), MAX_CONCURRENT_REQUESTS + MAX_QUEUED_REQUESTS);
+    assert_eq!(
+        meddream.calls().len(),
+        MAX_CONCURRENT_REQUESTS + MAX_QUEUED_REQUESTS
+    );
 }

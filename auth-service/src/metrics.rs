@@ -17,8 +17,7 @@ use anyhow::Context;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::access::Denial;
@@ -201,11 +200,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> anyhow::Result<String> {
-        let mut text = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut text)
-            .context("Failed to encode the metrics")?;
-        String::from_utf8(text).context("The metrics text is not UTF-8")
+        service_telemetry::prometheus_text(&self.registry).context("Failed to encode the metrics")
     }
 
     fn record_request(&self, req: &actix_web::HttpRequest, status: &str, seconds: f64) {

@@ -3,7 +3,7 @@
 //! scraper belongs on a private network. One registry per application (tests run several).
 use actix_web::{web, HttpResponse};
 use anyhow::Context;
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounterVec, Opts, Registry};
 
 pub struct Metrics {
     registry: Registry,
@@ -35,11 +35,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> anyhow::Result<String> {
-        let mut text = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut text)
-            .context("Failed to encode the metrics")?;
-        String::from_utf8(text).context("The metrics text is not UTF-8")
+        service_telemetry::prometheus_text(&self.registry).context("Failed to encode the metrics")
     }
 }
 

@@ -116,7 +116,7 @@ impl Application {
 }
 
 /// `GET /metrics` alone, on its own address (a private network): the page's own address is
-/// public.
+/// public. It follows the main server: no signals of its own, stopped when that one stops.
 fn metrics_server(address: &str, metrics: Arc<Metrics>) -> anyhow::Result<(u16, Server)> {
     let listener = TcpListener::bind(address)
         .with_context(|| format!("Failed to listen on METRICS_BIND_ADDRESS {address}"))?;
@@ -131,6 +131,7 @@ fn metrics_server(address: &str, metrics: Arc<Metrics>) -> anyhow::Result<(u16, 
             .route("/metrics", web::get().to(metrics::scrape))
     })
     .workers(1)
+    .disable_signals()
     .listen(listener)
     .context("Failed to start the metrics server")?
     .run();

@@ -15,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 mod malformed;
 
 use malformed::MalformedRequests;
-pub use malformed::{malformed_requests, MalformedRequestsCollector};
+pub use malformed::{malformed_requests, prometheus_text, MalformedRequestsCollector};
 
 use service_settings::SettingsError;
 

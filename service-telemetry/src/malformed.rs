@@ -2,11 +2,12 @@
 //! ERROR ("stream error: request parse error: ..."). Anyone can send those, so they would fill
 //! an operator's error log on demand: each is counted (for `/metrics`) and logged again on the
 //! access target at INFO, the level of any other request's line; the ERROR itself is dropped.
+//! Also the Prometheus text both services' `/metrics` answer with.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::IntCounter;
+use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
 use tracing_subscriber::layer::{Context, Layer};
 
 use crate::ACCESS_TARGET;
@@ -87,4 +88,11 @@ impl Collector for MalformedRequestsCollector {
         }
         self.0.collect()
     }
+}
+
+/// A registry's Prometheus text exposition (what `GET /metrics` answers, in both services).
+pub fn prometheus_text(registry: &Registry) -> prometheus::Result<String> {
+    let mut text = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut text)?;
+    String::from_utf8(text).map_err(|e| prometheus::Error::Msg(e.to_string()))
 }

@@ -196,6 +196,14 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
     )
     .await;
     let down = spawn_landing(&closed_port_url(), &[]).await;
+    let strict = spawn_landing(
+        &auth.url,
+        &[
+            ("LANDING_LINK_OPENS_PER_MINUTE", "1"),
+            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
+        ],
+    )
+    .await;
     let driver = Chromedriver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
     let b = browser(&driver, &profile, "en-GB,en").await;
@@ -260,7 +268,8 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
             "{orthanc_root}stone-webviewer/index.html?study=1.2.3,1.2.4"
         )));
 
-    // The other pages, for the eye.
+    // The other pages, for the eye. The strict page's one open a minute is taken first.
+    assert_eq!(strict.open(&token).await.status, 302);
     for (name, url, expected) in [
         (
             "invalid",
@@ -283,6 +292,8 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
             "This link does not open these images",
         ),
         ("unavailable", down.link("a.b.c"), "Temporarily unavailable"),
+        // Opened once already (below), so the second open waits.
+        ("too-many-opens", strict.link(&token), "Opened too often"),
     ] {
         b.goto(&url).await.unwrap();
         assert_eq!(heading(&b).await, expected, "{name}");

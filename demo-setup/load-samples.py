@@ -72,7 +72,8 @@ def main():
                                     "orthanc-id": studies[0], "level": "study"}]})
     print(f"demo ready: {len(studies)} studies. A share link of DEMO-1 (opens without login):", flush=True)
     print(f"  {share['url']}", flush=True)
-    print(f"OE2: {PUBLIC_URL}/orthanc/ui/app/ (user admin / password demo-admin)", flush=True)
+    print(f"OE2: {PUBLIC_URL}/orthanc/ui/app/ (user admin, password in demo-secrets/admin-password)",
+          flush=True)
 
 
 try:

@@ -16,7 +16,8 @@ async fn main() -> anyhow::Result<()> {
     // human lines here and stops the start with its name below.
     let log_format = std::env::var("LOG_FORMAT").ok();
     let doctor = std::env::args().nth(1).as_deref() == Some("doctor");
-    telemetry::init_with_format(
+    // Kept until main returns: dropping it writes every line still queued.
+    let log = telemetry::init_with_format(
         // The doctor's lines are its output: only errors from the libraries it calls.
         if doctor { "error" } else { "info" },
         telemetry::LogFormat::parse(log_format.as_deref()).unwrap_or_default(),
@@ -24,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
     if doctor {
         let report = auth_service::doctor::run(&Source::from_process()).await;
         print!("{}", report.render());
+        drop(log);
         std::process::exit(if report.failed() { 1 } else { 0 });
     }
     let dev = std::env::args().any(|a| a == "--dev");
@@ -34,15 +36,20 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let settings = Settings::from_source(&source).unwrap_or_else(|e| {
-        eprintln!("auth-service: configuration error: {e}");
-        std::process::exit(2);
-    });
+    let settings = match Settings::from_source(&source) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("auth-service: configuration error: {e}");
+            drop(log);
+            std::process::exit(2);
+        }
+    };
     let app = Application::build(settings).await?;
     if let Some(banner) = banner {
         println!("{}", banner.text(app.port()));
     }
     tracing::info!(port = app.port(), "auth-service listening");
     app.run_until_stopped().await?;
+    drop(log);
     Ok(())
 }

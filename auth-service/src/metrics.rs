@@ -145,6 +145,10 @@ impl Metrics {
         registry.register(Box::new(
             service_telemetry::MalformedRequestsCollector::new("auth")?,
         ))?;
+        registry.register(Box::new(DroppedLogLines(IntCounter::new(
+            "auth_log_lines_dropped_total",
+            "Log lines dropped because the log writer's queue was full (a request never waits on the log)",
+        )?)))?;
         Ok(Metrics {
             enabled,
             registry,
@@ -365,5 +369,20 @@ impl Collector for KnownSharesCollector {
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
         self.gauges.collect()
+    }
+}
+
+/// `auth_log_lines_dropped_total`, read from the log writer at each scrape.
+struct DroppedLogLines(IntCounter);
+
+impl Collector for DroppedLogLines {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let dropped = service_telemetry::dropped_lines();
+        self.0.inc_by(dropped.saturating_sub(self.0.get()));
+        self.0.collect()
     }
 }

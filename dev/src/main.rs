@@ -14,7 +14,8 @@ const DEFAULT_LANDING_BIND: &str = "127.0.0.1:8080";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    auth_service::telemetry::init("info");
+    // Kept until main returns: dropping it writes the last lines.
+    let _log = auth_service::telemetry::init("info");
     let mut source = Source::from_process();
     let landing_bind = source
         .get("LANDING_BIND_ADDRESS")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes this stack's secrets on first run, under SECRETS_DIR (.env; default ./secrets). Random
 # passwords and keys are made once and kept; the files derived from them (USERS, Orthanc users,
-# DATABASE_URL, nginx credential snippet) are rewritten from them on every run, so editing a
-# password file and running this again is how a password changes (PostgreSQL keeps the
-# passwords it was created with: change them there too).
+# DATABASE_URL, nginx credential snippets, meddream.env) are rewritten from them on every run, so
+# editing a password file and running this again is how a password changes (PostgreSQL keeps the
+# passwords it was created with, Keycloak the realm users' first ones: change them there too).
 set -euo pipefail
 cd "$(dirname "$0")"
 dir="${SECRETS_DIR:-$(sed -n 's/^SECRETS_DIR=//p' .env)}"
@@ -26,6 +26,10 @@ once meddream-password 32           # Orthanc-for-API account of MedDream
 once KEYCLOAK_CLIENT_SECRET 32      # client admin-cli of realm orthanc (imported on first start)
 once keycloak-admin-password 20     # Keycloak's master-realm administrator "admin"
 once keycloak-db-password 32        # Keycloak's PostgreSQL
+once realm-admin-password 20        # realm user "admin" (OE2), first login only
+once realm-doctor-password 20       # realm user "doctor"
+once realm-external-password 20     # realm user "external"
+once meddream-admin-password 20     # MedDream's own user "admin" (licence registration)
 once orthanc-db-password 32         # PostgreSQL: Orthanc's index
 once share-registry-db-password 32  # PostgreSQL: the share registry
 
@@ -36,8 +40,16 @@ printf 'postgres://share_registry:%s@db:5432/share_registry\n' "$(value share-re
     >"$dir/DATABASE_URL"
 printf 'proxy_set_header Authorization "Basic %s";\n' "$(basic share-user "$(value share-user-password)")" \
     >"$dir/nginx-gate-auth.conf"
+printf 'proxy_set_header Authorization "Basic %s";\n' "$(basic share-gate "$(value share-gate-password)")" \
+    >"$dir/nginx-orthanc-auth.conf"
+printf 'ORTHANC_PWD=%s\nMEDDREAM_ADMIN_PASSWORD=%s\n' "$(value meddream-password)" "$(value meddream-admin-password)" \
+    >"$dir/meddream.env"
 
 # Containers run as their own non-root users and read these through bind mounts: the files are
 # world-readable, the folder is not.
 chmod 644 "$dir"/*
-echo "secrets ready in $dir (Keycloak admin console: admin, password in $dir/keycloak-admin-password)"
+echo "secrets ready in $dir"
+echo "  Keycloak admin console: admin, password in $dir/keycloak-admin-password"
+echo "  OE2 (realm users, first login, then a password of their own): admin, doctor, external,"
+echo "  passwords in $dir/realm-admin-password, realm-doctor-password, realm-external-password"
+echo "  MedDream (profile meddream): admin, password in $dir/meddream-admin-password"

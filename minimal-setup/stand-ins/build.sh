@@ -2,7 +2,8 @@
 # Builds, on a machine that cannot reach the image registries, local images under the names the
 # stacks use: a Debian base made with debootstrap (cached as a tarball under target/), stand-ins
 # for the third-party images, and our services from release binaries built on this host.
-# Usage: minimal-setup/stand-ins/build.sh [--no-cargo]   (needs docker, debootstrap, cargo)
+# Usage: minimal-setup/stand-ins/build.sh [--no-cargo]   (needs docker, debootstrap, cargo, and
+# npm unless the tests have installed their realm double's packages under target/test-tools/)
 # STAND_IN_BINARIES=debug uses target/debug binaries (what CI has already built) instead of a
 # release build: the same image, a bigger and slower binary.
 set -euo pipefail
@@ -16,6 +17,8 @@ BASE_IMAGE=debian:bookworm-slim
 DISTROLESS_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 ORTHANC_IMAGE=orthancteam/orthanc:26.4.0
 NGINX_IMAGE=nginx:1.27-bookworm
+POSTGRES_IMAGE=postgres:17-bookworm
+KEYCLOAK_IMAGE=quay.io/keycloak/keycloak:26.4
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)"
 
 log() { echo "== stand-ins: $*"; }
@@ -49,6 +52,24 @@ stand_in() { # image dir
     docker build -q -t "$1" "$here/$2" >/dev/null
 }
 
+# The tests' Keycloak realm double with its npm packages: those the tests installed under
+# target/test-tools/oidc/ when they match the lock file, else an `npm ci` (npm registry) here.
+keycloak_stand_in() {
+    local oidc="$repo/auth-service/tests/support/oidc" installed="$repo/target/test-tools/oidc"
+    local ctx; ctx="$(mktemp -d)"
+    cp "$here/keycloak/Dockerfile" "$here/keycloak/kc.sh" "$here/keycloak/node18-shims.mjs" "$ctx/"
+    mkdir "$ctx/realm"
+    cp "$oidc/realm.mjs" "$oidc/package.json" "$oidc/package-lock.json" "$ctx/realm/"
+    if cmp -s "$installed/node_modules/.auth-service-installed" "$oidc/package-lock.json"; then
+        cp -r "$installed/node_modules" "$ctx/realm/"
+    else
+        (cd "$ctx/realm" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+    fi
+    log "build $KEYCLOAK_IMAGE (stand-in: keycloak, the tests' realm double)"
+    docker build -q -t "$KEYCLOAK_IMAGE" "$ctx" >/dev/null
+    rm -rf "$ctx"
+}
+
 # A release binary, stripped, alone in a build context (the target dir is gigabytes).
 our_service() { # crate
     local crate="$1" image="orthanc-share/$1:$VERSION"
@@ -70,7 +91,7 @@ our_service() { # crate
     fi
     local ctx; ctx="$(mktemp -d)"
     cp "$repo/target/$profile/$crate" "$ctx/$crate"
-    mkdir "$ctx/state"
+    mkdir -p "$ctx/state/data"
     strip "$ctx/$crate"
     log "build $image ($profile binary built on this host, $crate/Dockerfile.prebuilt)"
     docker build -q -t "$image" -f "$repo/$crate/Dockerfile.prebuilt" "$ctx" >/dev/null
@@ -82,6 +103,8 @@ base_image
 stand_in "$DISTROLESS_IMAGE" distroless-cc
 stand_in "$ORTHANC_IMAGE" orthanc
 stand_in "$NGINX_IMAGE" nginx
+stand_in "$POSTGRES_IMAGE" postgres
+keycloak_stand_in
 our_service auth-service
 our_service landing-page
 docker images --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | sort

@@ -1,6 +1,8 @@
 //! Logging set-up and the per-request span of auth-service and landing-page. Share links carry
 //! their token in the query string, so a request is named by its route pattern, never its path.
+use std::io::{BufWriter, IsTerminal};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -8,6 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use tracing::Instrument;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -46,25 +49,59 @@ impl LogFormat {
 /// Target of the one line per request: `RUST_LOG=info,access=off` silences it alone.
 pub const ACCESS_TARGET: &str = "access";
 
-/// `RUST_LOG` decides (default `info`). In tests, logs show only with `TEST_LOG=1`.
-pub fn init(default_filter: &str) {
-    init_with_format(default_filter, LogFormat::Human);
+/// Lines the writer's queue holds before new ones are dropped (and counted): a few seconds of
+/// access lines at full load, a few MiB at most.
+const QUEUE_LINES: usize = 64 * 1024;
+/// The writer thread writes what it finds queued through this buffer, then flushes: one write
+/// system call per batch rather than per line.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Log lines dropped since start because the writer's queue was full (a worker never waits on
+/// the log). Exposed in `/metrics`.
+pub fn dropped_lines() -> u64 {
+    DROPPED
+        .get()
+        .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+}
+
+/// Keeps the log writer's thread; dropping it (at the end of `main`, once the server has
+/// stopped and its shutdown hooks have run) writes every line still queued.
+#[must_use = "dropping the guard stops the log writer: keep it until main returns"]
+pub struct LogGuard {
+    _writer: Option<WorkerGuard>,
+}
+
+/// `RUST_LOG` decides (default `info`).
+pub fn init(default_filter: &str) -> LogGuard {
+    init_with_format(default_filter, LogFormat::Human)
 }
 
 /// As [`init`], in the format `LOG_FORMAT` asks for: readable lines or one JSON object per line.
-pub fn init_with_format(default_filter: &str, format: LogFormat) {
+/// Lines go to stderr, as uvicorn's, through a queue and one writer thread: a request formats its
+/// line and queues it, it never waits on a write.
+pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // On stderr, as uvicorn logs: stdout stays for what the service says to its operator (the dev
-    // banner, the doctor's report).
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUE_LINES)
+        .thread_name("log-writer")
+        .finish(BufWriter::with_capacity(
+            WRITE_BUFFER_BYTES,
+            std::io::stderr(),
+        ));
+    let counter = writer.error_counter();
+    // stdout stays for what the service says to its operator (the dev banner, the doctor).
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_env_filter(filter)
         .with_target(false);
-    let _ = match format {
+    let installed = match format {
         // Colours only on a terminal: docker logs and log files get plain text.
         LogFormat::Human => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(std::io::stderr().is_terminal())
             .finish()
             .with(MalformedRequests)
             .try_init(),
@@ -77,6 +114,27 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) {
             .with(MalformedRequests)
             .try_init(),
     };
+    match installed {
+        Ok(()) => {
+            let _ = DROPPED.set(counter);
+            LogGuard {
+                _writer: Some(guard),
+            }
+        }
+        // Another subscriber came first (a test process): this writer is not used.
+        Err(_) => LogGuard { _writer: None },
+    }
+}
+
+/// For tests (`TEST_LOG=1`): lines written at once through the test harness's capture.
+pub fn init_for_tests(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 /// The fingerprint of the token a request carried, for its access line.

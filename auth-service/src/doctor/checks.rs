@@ -347,6 +347,80 @@ pub async fn database(settings: &Settings) -> Check {
     }
 }
 
+/// Files whose presence says the process runs in a container (Docker, Podman).
+const CONTAINER_MARKERS: [&str; 2] = ["/.dockerenv", "/run/.containerenv"];
+
+/// The SQLite share registry inside a container: its folder must be on a mounted volume, or a
+/// recreated container (`docker compose up -d` after a change) starts with an empty registry and
+/// every revocation and use count is forgotten. None outside a container or with PostgreSQL.
+pub fn registry_volume(settings: &Settings) -> Option<Check> {
+    if settings.database_url.is_some()
+        || !CONTAINER_MARKERS
+            .iter()
+            .any(|m| std::path::Path::new(m).exists())
+    {
+        return None;
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let folder = std::path::absolute(&settings.data_dir).unwrap_or(settings.data_dir.clone());
+    // The folder may not exist before the first start: its nearest existing ancestor decides.
+    let existing = folder
+        .ancestors()
+        .find_map(|a| a.canonicalize().ok())
+        .unwrap_or_else(|| folder.clone());
+    Some(volume_check(&folder, mount_point(&mountinfo, &existing)))
+}
+
+fn volume_check(folder: &std::path::Path, mount: Option<std::path::PathBuf>) -> Check {
+    let shown = folder.display();
+    match mount {
+        Some(m) if m != std::path::Path::new("/") => Check::pass(format!(
+            "share registry folder {shown} is on a mounted volume ({})",
+            m.display()
+        )),
+        _ => Check::warn(
+            format!("share registry folder {shown} is in the container's own filesystem"),
+            "mount a named volume on DATA_DIR (e.g. volumes: - auth-service-state:/orthanc_auth_service): a recreated container forgets every revocation and use count",
+        ),
+    }
+}
+
+/// The deepest mount point of `/proc/self/mountinfo` (`ID PARENT MAJ:MIN ROOT MOUNT-POINT ...`,
+/// spaces written `\040`) that holds `path`.
+fn mount_point(mountinfo: &str, path: &std::path::Path) -> Option<std::path::PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| std::path::PathBuf::from(unescape_octal(field)))
+        .filter(|point| path.starts_with(point))
+        .max_by_key(|point| point.components().count())
+}
+
+/// `\040` (space), `\011` (tab), `\012` (newline), `\134` (backslash) back to their bytes.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The token gate's Orthanc: `GET /system` with the gate's credentials.
 pub async fn orthanc(o: &OrthancSettings) -> Check {
     let url = &o.url;
@@ -390,5 +464,64 @@ fn reqwest_reason(e: &reqwest::Error) -> &'static str {
         "connection refused or no route"
     } else {
         "request failed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    /// What a container with a named volume on /orthanc_auth_service and a secret shows.
+    const MOUNTINFO: &str = "\
+1201 1100 0:87 / / rw,relatime master:1 - overlay overlay rw,lowerdir=/x
+1202 1201 0:89 / /proc rw,nosuid - proc proc rw
+1210 1201 254:0 /var/lib/docker/volumes/basic_auth-service-state/_data /orthanc_auth_service rw,relatime - ext4 /dev/vda rw
+1211 1201 254:0 /secrets/SECRET_KEY /run/secrets/SECRET_KEY ro,relatime - ext4 /dev/vda rw
+1212 1201 254:0 /x /with\\040space rw - ext4 /dev/vda rw
+";
+
+    #[test]
+    fn the_deepest_mount_point_holding_the_folder_is_found() {
+        let at = |p: &str| mount_point(MOUNTINFO, Path::new(p));
+        assert_eq!(
+            at("/orthanc_auth_service/data"),
+            Some(PathBuf::from("/orthanc_auth_service"))
+        );
+        assert_eq!(
+            at("/orthanc_auth_service"),
+            Some(PathBuf::from("/orthanc_auth_service"))
+        );
+        // A name that merely starts the same is another folder.
+        assert_eq!(at("/orthanc_auth_service2/data"), Some(PathBuf::from("/")));
+        assert_eq!(at("/home/nonroot/data"), Some(PathBuf::from("/")));
+        assert_eq!(at("/with space/data"), Some(PathBuf::from("/with space")));
+        assert_eq!(mount_point("", Path::new("/data")), None);
+    }
+
+    #[test]
+    fn a_registry_in_the_containers_own_filesystem_is_a_warning() {
+        let folder = Path::new("/home/nonroot/data");
+        let check = volume_check(folder, mount_point(MOUNTINFO, folder));
+        assert_eq!(check.outcome, super::super::Outcome::Warn, "{check:?}");
+        assert!(
+            check.what.contains("container's own filesystem"),
+            "{check:?}"
+        );
+        let folder = Path::new("/orthanc_auth_service/data");
+        let check = volume_check(folder, mount_point(MOUNTINFO, folder));
+        assert_eq!(
+            check.what,
+            "share registry folder /orthanc_auth_service/data is on a mounted volume (/orthanc_auth_service)"
+        );
+        assert_eq!(check.outcome, super::super::Outcome::Pass);
+    }
+
+    #[test]
+    fn octal_escapes_are_undone_and_anything_else_is_kept() {
+        assert_eq!(unescape_octal("/a\\040b\\011c"), "/a b\tc");
+        assert_eq!(unescape_octal("/a\\0"), "/a\\0");
+        assert_eq!(unescape_octal("/a\\999"), "/a\\999");
     }
 }

@@ -22,6 +22,7 @@ pub async fn run(source: &Source) -> Report {
     checks.extend(checks::public_roots(&settings));
     checks.push(checks::roles_file(&settings));
     checks.push(checks::database(&settings).await);
+    checks.extend(checks::registry_volume(&settings));
     if let Some(orthanc) = &settings.orthanc {
         checks.push(checks::orthanc(orthanc).await);
     }

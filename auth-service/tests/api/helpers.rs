@@ -28,7 +28,7 @@ pub async fn spawn_app(env: &[(&str, &str)]) -> TestApp {
 
 pub async fn spawn_app_with_secrets(env: &[(&str, &str)], secrets_dir: &Path) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        auth_service::telemetry::init("debug");
+        auth_service::telemetry::init_for_tests("debug");
     }
     let mut vars = test_vars(env);
     let data_dir = if vars.contains_key("DATA_DIR") {

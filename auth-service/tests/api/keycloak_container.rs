@@ -45,7 +45,7 @@ fn local_keycloak_tag() -> Result<String, String> {
         "image",
         "inspect",
         "--format",
-        "{{.Id}}",
+        "{{index .Config.Labels \"org.orthanc-share.stand-in\"}}",
         &format!("{IMAGE}:{tag}"),
     ])?;
     if !inspected.status.success() {
@@ -53,6 +53,15 @@ fn local_keycloak_tag() -> Result<String, String> {
         return Err(format!(
             "no Docker engine with {IMAGE}:{tag} here ({})",
             why.lines().next().unwrap_or("docker image inspect failed")
+        ));
+    }
+    // minimal-setup/stand-ins/build.sh tags the tests' realm double under Keycloak's name for
+    // the compose stacks: that is not the Keycloak this test is about.
+    let stand_in = String::from_utf8_lossy(&inspected.stdout);
+    if !stand_in.trim().is_empty() && stand_in.trim() != "<no value>" {
+        return Err(format!(
+            "{IMAGE}:{tag} here is the compose stacks' stand-in ({}), not Keycloak",
+            stand_in.trim()
         ));
     }
     Ok(tag)

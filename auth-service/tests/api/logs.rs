@@ -60,6 +60,70 @@ async fn human_lines_by_default_one_per_request() {
     assert!(!log.contains(PROTOCOL_TOKEN_1), "a token in the log");
 }
 
+/// Lines are queued to one writer thread (a request never waits on stderr): at SIGTERM every
+/// queued line is still written before the process exits, and the drops counter says none was
+/// lost.
+#[tokio::test]
+async fn a_stop_writes_every_line_still_queued() {
+    const REQUESTS: usize = 2000;
+    let mut app = BinaryApp::start(&[]);
+    let client = reqwest::Client::new();
+    let metrics = client
+        .get(app.url("/metrics"))
+        .header("Authorization", basic(USER, PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::helpers::series_value(&metrics, "auth_log_lines_dropped_total"),
+        0.0,
+        "{metrics}"
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url) = (client.clone(), app.url("/tokens/validate"));
+            tokio::spawn(async move {
+                for _ in 0..REQUESTS / 8 {
+                    let res = client
+                        .post(&url)
+                        .header("Authorization", basic(USER, PASSWORD))
+                        .header("token", PROTOCOL_TOKEN_1)
+                        .json(&json!({"dicom-uid": "1.2", "level": "study", "method": "get"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // At once after the last answer: lines may still be queued.
+    let pid = nix::unistd::Pid::from_raw(app.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The process is gone; its last lines reach the reader thread right after.
+    app.wait_for_line(&["running shutdown hooks"]).await;
+    while app.log().matches("route=/tokens/validate").count() < REQUESTS
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.log().matches("route=/tokens/validate").count(),
+        REQUESTS,
+        "access lines lost at shutdown"
+    );
+}
+
 /// Bytes no HTTP parser takes: actix-http answers 400 itself and closes the connection.
 const MALFORMED: [&[u8]; 2] = [
     b"GET / HTTP/1.1\r\nHost: x\r\nno colon in this header\r\n\r\n",

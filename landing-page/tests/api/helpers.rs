@@ -24,7 +24,7 @@ fn source(pairs: Vec<(String, String)>) -> service_settings::Source {
 
 fn init_logs() {
     if std::env::var("TEST_LOG").is_ok() {
-        landing_page::telemetry::init("debug");
+        landing_page::telemetry::init_for_tests("debug");
     }
 }
 

@@ -3,7 +3,13 @@ for the parts our stacks use, then runs Debian's Orthanc on it.
 
 Sources, later ones winning: image defaults, every /etc/orthanc/*.json (comments allowed),
 ORTHANC_JSON, then ORTHANC__SECTION__KEY variables and Docker secrets of that name
-(ORTHANC__REGISTERED_USERS -> "RegisteredUsers"; a value that parses as JSON is JSON)."""
+(ORTHANC__REGISTERED_USERS -> "RegisteredUsers"; a value that parses as JSON is JSON).
+
+Plugins: DICOMweb (Debian's). The authorization plugin (an "Authorization" section or
+AUTHORIZATION_PLUGIN_ENABLED=true) is stood in by authorization.py, run by Debian's Python plugin.
+Stone (STONE_WEB_VIEWER_PLUGIN_ENABLED=true) and VolView (VOLVIEW_PLUGIN_ENABLED=true) are stood in
+by pages at /stone-webviewer/ and /volview/ that make the viewer's requests
+(stone-webviewer/index.html, volview/index.html), served by Debian's ServeFolders plugin."""
 import glob
 import json
 import os
@@ -12,7 +18,12 @@ import sys
 
 CONFIG = "/tmp/orthanc.json"
 PLUGINS = {"DicomWeb": ("DICOM_WEB_PLUGIN_ENABLED", "/usr/share/orthanc/plugins/libOrthancDicomWeb.so")}
-UNAVAILABLE = ["Authorization", "OrthancExplorer2", "StoneWebViewer", "Ohif", "PostgreSQL"]
+PYTHON_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPython.so"
+SERVE_FOLDERS_PLUGIN = "/usr/share/orthanc/plugins/libServeFolders.so"
+STAND_INS = "/stand-ins"
+# Viewers stood in by a page making their requests, served by ServeFolders at the viewer's path.
+VIEWERS = {"stone-webviewer": "STONE_WEB_VIEWER_PLUGIN_ENABLED", "volview": "VOLVIEW_PLUGIN_ENABLED"}
+UNAVAILABLE = ["OrthancExplorer2", "OHIF", "PostgreSQL"]
 
 
 def strip_comments(text):
@@ -69,10 +80,20 @@ def main():
     for section, (variable, library) in PLUGINS.items():
         if section in config or os.environ.get(variable) == "true":
             plugins.append(library)
+    if "Authorization" in config or os.environ.get("AUTHORIZATION_PLUGIN_ENABLED") == "true":
+        plugins.append(PYTHON_PLUGIN)
+        config["PythonScript"] = f"{STAND_INS}/authorization.py"
+    folders = {f"/{viewer}": f"{STAND_INS}/{viewer}" for viewer, variable in VIEWERS.items()
+               if os.environ.get(variable) == "true"}
+    if folders:
+        plugins.append(SERVE_FOLDERS_PLUGIN)
+        config["ServeFolders"] = folders
     config["Plugins"] = plugins
     for section in UNAVAILABLE:
         if section in config:
             print(f"orthanc stand-in: no {section} plugin in Debian, section ignored", flush=True)
+    if os.environ.get("OHIF_PLUGIN_ENABLED") == "true":
+        print("orthanc stand-in: no OHIF plugin in Debian, /ohif/ answers 404", flush=True)
     with open(CONFIG, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     os.execvp("Orthanc", ["Orthanc", CONFIG] + sys.argv[1:])

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Stand-in for the orthancteam image's /probes/test-aliveness.py: GET /system on the local
-Orthanc with the port and first registered user of its configuration; exit 0 on a 200."""
+"""Stand-in for the orthancteam image's /probes/test-aliveness.py, as it behaves: GET /changes?last
+(not /system, which answers from a cache) on the local Orthanc, with the first registered user of
+its configuration when authentication is on, and no token; exit 0 on a 200. Behind the
+authorization plugin that request needs a profile with "view": refused (403), so a stack whose
+Orthanc runs the plugin must probe something the plugin leaves open instead."""
 import base64
 import json
 import sys
@@ -8,7 +11,7 @@ import urllib.request
 
 with open("/tmp/orthanc.json", encoding="utf-8") as f:
     config = json.load(f)
-request = urllib.request.Request(f"http://127.0.0.1:{config.get('HttpPort', 8042)}/system")
+request = urllib.request.Request(f"http://localhost:{config.get('HttpPort', 8042)}/changes?last")
 users = config.get("RegisteredUsers") or {}
 if config.get("AuthenticationEnabled", True) and users:
     user, password = next(iter(users.items()))

@@ -18,14 +18,37 @@
 //
 // Environment: PORT (0 = any free port), KEY_ID, ADMIN_CLI_SECRET. Prints one JSON line
 // {"port", "kid"} on stdout once listening.
+//
+// The same script stands in for Keycloak in the compose stacks' smoke test
+// (minimal-setup/stand-ins/keycloak), with these settings, none of which the tests set:
+// - HOST: the address to listen on (default 127.0.0.1);
+// - BASE_PATH: Keycloak's KC_HTTP_RELATIVE_PATH (e.g. /keycloak), before /realms and /admin;
+// - ISSUER_BASE: Keycloak's KC_HOSTNAME (e.g. http://pacs.example.org/keycloak): tokens' issuer
+//   is ISSUER_BASE/realms/orthanc, while discovery names the other endpoints after the host each
+//   request used, as Keycloak does with KC_HOSTNAME_BACKCHANNEL_DYNAMIC;
+// - REALM_FILE: a realm export (minimal-setup/keycloak/realm-orthanc.json) whose users, roles,
+//   groups and admin-cli secret replace the built-in ones, its ${VAR} placeholders filled from
+//   the environment as Keycloak's import does. Its users log in through one confidential client
+//   each, `stand-in-login-<username>`, whose secret is the user's password (what a browser login
+//   with that password would prove);
+// - MANAGEMENT_PORT: Keycloak's management port, answering BASE_PATH/health/ready.
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
 
-const REALM = '/realms/orthanc';
-const ADMIN = '/admin/realms/orthanc';
+const BASE_PATH = (process.env.BASE_PATH || '').replace(/\/$/, '');
+const REALM = `${BASE_PATH}/realms/orthanc`;
+const ADMIN = `${BASE_PATH}/admin/realms/orthanc`;
 const KEY_ID = process.env.KEY_ID || 'realm-key-1';
-const ADMIN_CLI_SECRET = process.env.ADMIN_CLI_SECRET || 'admin-cli-secret';
+// A realm export with Keycloak's ${VAR} placeholders filled from the environment.
+const realmFile = process.env.REALM_FILE
+  ? JSON.parse(readFileSync(process.env.REALM_FILE, 'utf8')
+    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name) => process.env[name] ?? whole))
+  : null;
+const ADMIN_CLI_SECRET = realmFile
+  ? realmFile.clients.find((c) => c.clientId === 'admin-cli').secret
+  : process.env.ADMIN_CLI_SECRET || 'admin-cli-secret';
 
 const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
 const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: KEY_ID, alg: 'RS256', use: 'sig' };
@@ -58,6 +81,30 @@ const USERS = [
   { id: 'u-dup1', username: 'dup-one', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-dup-0005'] }, roles: ['doctor-role'] },
   { id: 'u-dup2', username: 'dup-two', enabled: true, notBefore: 0, attributes: { 'api-key': ['key-dup-0005'] }, roles: ['admin-role'] },
 ];
+if (realmFile) {
+  // The realm file's users, roles and groups replace the built-in ones.
+  const composites = Object.fromEntries(realmFile.roles.realm
+    .map((r) => [r.name, (r.composites && r.composites.realm) || []]));
+  ROLES.splice(0, ROLES.length, ...realmFile.roles.realm.map((r) => [r.name, !!r.composite]));
+  DEFAULT_COMPOSITE.splice(0, DEFAULT_COMPOSITE.length, 'default-roles-orthanc',
+    ...(composites['default-roles-orthanc'] || []));
+  for (const id of Object.keys(PERSONAS)) delete PERSONAS[id];
+  USERS.splice(0, USERS.length);
+  for (const u of realmFile.users.filter((user) => !user.serviceAccountClientId)) {
+    const roles = (u.realmRoles || []).filter((r) => r !== 'default-roles-orthanc');
+    USERS.push({ id: u.id, username: u.username, enabled: u.enabled !== false, notBefore: 0,
+      attributes: u.attributes || {}, roles });
+    const password = (u.credentials || []).find((c) => c.type === 'password');
+    if (password) {
+      PERSONAS[`stand-in-login-${u.username}`] = {
+        secret: password.value, preferred_username: u.username,
+        name: [u.firstName, u.lastName].filter(Boolean).join(' '), email: u.email,
+        realm_access: { roles: [...new Set([...(u.realmRoles || []), ...DEFAULT_COMPOSITE])] },
+        groups: u.groups || [],
+      };
+    }
+  }
+}
 const roleRep = (name, composite) => ({ id: `r-${name}`, name, description: '', composite, clientRole: false, containerId: 'orthanc' });
 const userRep = ({ roles, ...u }) => ({ ...u, emailVerified: false, createdTimestamp: 1700000000000, totp: false });
 
@@ -68,12 +115,14 @@ const seenAdminTokens = new Set();
 const revokedAdminTokens = new Set();
 
 const server = http.createServer();
-await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), '127.0.0.1', resolve));
+await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), process.env.HOST || '127.0.0.1', resolve));
 const port = server.address().port;
-const issuer = `http://127.0.0.1:${port}${REALM}`;
+const issuer = process.env.ISSUER_BASE
+  ? `${process.env.ISSUER_BASE.replace(/\/$/, '')}/realms/orthanc`
+  : `http://127.0.0.1:${port}${REALM}`;
 
-const clients = Object.keys(PERSONAS).map((id) => ({
-  client_id: id, client_secret: `${id}-secret`, grant_types: ['client_credentials'],
+const clients = Object.entries(PERSONAS).map(([id, persona]) => ({
+  client_id: id, client_secret: persona.secret || `${id}-secret`, grant_types: ['client_credentials'],
   response_types: [], redirect_uris: [],
 }));
 clients.push({ client_id: 'admin-cli', client_secret: ADMIN_CLI_SECRET,
@@ -98,7 +147,10 @@ const provider = new Provider(issuer, {
       }),
     },
   },
-  extraTokenClaims: (ctx, token) => PERSONAS[token.clientId] || {},
+  extraTokenClaims: (ctx, token) => {
+    const { secret, ...claims } = PERSONAS[token.clientId] || {};
+    return claims;
+  },
 });
 const callback = provider.callback();
 
@@ -203,5 +255,11 @@ server.on('request', async (req, res) => {
     return send(res, 500, { error: String(e) });
   }
 });
+
+if (process.env.MANAGEMENT_PORT) {
+  // Keycloak's readiness probe on its management port.
+  http.createServer((req, res) => send(res, req.url === `${BASE_PATH}/health/ready` ? 200 : 404,
+    { status: 'UP' })).listen(Number(process.env.MANAGEMENT_PORT), process.env.HOST || '127.0.0.1');
+}
 
 process.stdout.write(`${JSON.stringify({ port, kid: KEY_ID })}\n`);

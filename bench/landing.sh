@@ -28,8 +28,11 @@ start_server auth-service "$BIN/auth-service" SECRET_KEY=bench-secret \
     USERS='{"bench":"bench-pass"}' PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
     PUBLIC_LANDING_ROOT="http://127.0.0.1:$LANDING_PORT/" PERMISSIONS_FILE_PATH="$WORK_DIR/permissions.json"
 AUTH_URL=$SERVER_URL
+# One client opening one link all the time: the open limits off (they are per link and per
+# visitor, the redirect path's cost is what is measured); the viewer's root as a deployment gives it.
 PORT=$LANDING_PORT start_server landing-page "$BIN/landing-page" AUTH_SERVICE_URL="$AUTH_URL/" \
-    AUTH_SERVICE_USER=bench AUTH_SERVICE_PASSWORD=bench-pass
+    AUTH_SERVICE_USER=bench AUTH_SERVICE_PASSWORD=bench-pass PUBLIC_ORTHANC_ROOT=http://127.0.0.1:8042/ \
+    LANDING_LINK_OPENS_PER_MINUTE=0 LANDING_CLIENT_OPENS_PER_MINUTE=0
 start_server ceiling "$BIN/bench-ceiling"
 CEILING_URL=$SERVER_URL
 

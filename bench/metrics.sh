@@ -24,10 +24,10 @@ start_server without-metrics "$BIN" SECRET_KEY=bench-secret USERS='{"bench":"ben
 WITHOUT=$SERVER_URL
 
 TOKEN=$(curl -sf -u bench:bench-pass -X PUT -H 'Content-Type: application/json' \
-    --data '{"resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"expiration-date":"2099-12-31T23:59:59Z"}' \
+    --data '{"resources":[{"dicom-uid":"1.2.3","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","level":"study"}],"expiration-date":"2099-12-31T23:59:59Z"}' \
     "$WITH/tokens/viewer-instant-link" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') ||
     die "could not mint a token"
-BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}'
+BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}'
 for url in "$WITH" "$WITHOUT"; do
     curl -sf -u bench:bench-pass -H 'Content-Type: application/json' -H "token: $TOKEN" --data "$BODY" \
         "$url/tokens/validate" | grep -q '"granted":true' || die "validate on $url did not grant"

@@ -38,12 +38,12 @@ start_server auth-service "$BIN" SECRET_KEY=bench-secret USERS='{"bench":"bench-
 PID=$SERVER_PID
 URL=$SERVER_URL
 
-CREATE='{"resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}'
+CREATE='{"resources":[{"dicom-uid":"1.2.3","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}'
 TOKEN=$(curl -sf -u bench:bench-pass -X PUT -H 'Content-Type: application/json' --data-binary "$CREATE" \
     "$URL/tokens/stone-viewer-publication" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 case $ROUTE in
     validate) METHOD=POST; PATH_=/tokens/validate
-        BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}' ;;
+        BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}' ;;
     decode) METHOD=POST; PATH_=/tokens/decode; BODY='{"token-key":"token","token-value":"'$TOKEN'"}' ;;
     create) METHOD=PUT; PATH_=/tokens/stone-viewer-publication; BODY=$CREATE ;;
     *) die "ROUTE must be validate, decode or create" ;;

@@ -152,12 +152,12 @@ AUTH_STARTUP_MS=$(python3 "$BENCH_DIR/startup.py" "$AUTH_SERVICE_BIN" SECRET_KEY
 sleep 1
 AUTH_RSS_IDLE_KIB=$(kib_field "$AUTH_PID" VmRSS)
 
-CREATE_BODY='{"id":"bench","resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}'
+CREATE_BODY='{"id":"bench","resources":[{"dicom-uid":"1.2.3","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}'
 CREATED=$(check_first create "$AUTH_URL/tokens/stone-viewer-publication" PUT "$CREATE_BODY")
 TOKEN=$(printf '%s' "$CREATED" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])') ||
     die "create: no .token in $CREATED"
 
-VALIDATE_BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}'
+VALIDATE_BODY='{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","server-id":null,"token-key":"token","token-value":"'$TOKEN'"}'
 DECODE_BODY='{"token-key":"token","token-value":"'$TOKEN'"}'
 
 check_granted() { # check_granted NAME URL
@@ -182,7 +182,7 @@ b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
 head = b64(b'{"alg":"HS256","typ":"JWT"}')
 with open(sys.argv[1], "w") as out:
     for n in range(int(sys.argv[2])):
-        claims = {"id": f"bench-{n}", "resources": [{"dicom_uid": "1.2.3", "orthanc_id": "aaaa-bbbb", "url": None, "level": "study"}],
+        claims = {"id": f"bench-{n}", "resources": [{"dicom_uid": "1.2.3", "orthanc_id": "6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f", "url": None, "level": "study"}],
                   "type": "stone-viewer-publication", "expiration_date": None, "validity_duration": None}
         signing = head + b"." + b64(json.dumps(claims, separators=(",", ":")).encode())
         sig = b64(hmac.new(b"bench-secret", signing, hashlib.sha256).digest())
@@ -197,7 +197,7 @@ for line in io.lines("$WORK_DIR/tokens.txt") do tokens[#tokens + 1] = line end
 local next_index = math.random(#tokens)
 function request()
     next_index = next_index % #tokens + 1
-    local body = '{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"' .. tokens[next_index] .. '"}'
+    local body = '{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","server-id":null,"token-key":"token","token-value":"' .. tokens[next_index] .. '"}'
     return wrk.format(nil, nil, nil, body)
 end
 LUA

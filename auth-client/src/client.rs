@@ -88,14 +88,23 @@ impl AuthClient {
         })
     }
 
-    /// `POST /tokens/decode`: what a token opens, or why it does not.
+    /// `POST /tokens/decode`: what a token opens, or why it does not. Opening counts a use of
+    /// the share and, for a MedDream publication, mints a MedDream link.
     pub async fn decode(&self, token: &str) -> Result<DecodeResponse> {
-        self.call(
-            self.http
-                .post(self.decode_url.clone())
-                .json(&DecodeRequest::of_token(token)),
-        )
-        .await
+        self.decode_body(&DecodeRequest::of_token(token)).await
+    }
+
+    /// `POST /tokens/decode` with `preview`: whether the token would open and what it shares,
+    /// checked by auth-service, without counting a use or minting anything (`redirect-url`
+    /// null). Only our auth-service knows the flag; the Python service would open the link.
+    pub async fn preview(&self, token: &str) -> Result<DecodeResponse> {
+        self.decode_body(&DecodeRequest::preview_of_token(token))
+            .await
+    }
+
+    async fn decode_body(&self, body: &DecodeRequest<'_>) -> Result<DecodeResponse> {
+        self.call(self.http.post(self.decode_url.clone()).json(body))
+            .await
     }
 
     /// `PUT /tokens/{type}`: a new share token and its link.

@@ -1,9 +1,10 @@
 //! An in-process stand-in of auth-service for tests (cargo feature `double`).
 //!
 //! It answers `POST /tokens/decode` with whatever the test set (a [`DecodeResponse`] by default
-//! that opens `http://viewer.invalid/`), `GET /health` with `{"status":"ok"}`, and requires the
-//! Basic credentials it was started with (401 otherwise), like the real service. It records the
-//! decode calls and can be told to misbehave with [`AuthServiceDouble::set_behaviour`].
+//! that opens `http://viewer.invalid/`; a preview gets the same answer without `redirect-url`),
+//! `GET /health` with `{"status":"ok"}`, and requires the Basic credentials it was started with
+//! (401 otherwise), like the real service. It records the decode calls (opens and previews
+//! apart) and can be told to misbehave with [`AuthServiceDouble::set_behaviour`].
 //! Outcomes the real service can produce are best tested against the real service; this is for
 //! the failures it cannot be told to produce.
 use std::net::{SocketAddr, TcpListener};
@@ -54,6 +55,7 @@ impl Default for Behaviour {
 struct Shared {
     behaviour: Mutex<Behaviour>,
     decoded: Mutex<Vec<String>>,
+    previewed: Mutex<Vec<String>>,
 }
 
 /// A running stand-in of auth-service on `127.0.0.1` (a free port); stops when dropped.
@@ -104,9 +106,14 @@ impl AuthServiceDouble {
         *lock(&self.shared.behaviour) = behaviour;
     }
 
-    /// The tokens of every decode call so far, oldest first.
+    /// The tokens of every decode call that opens (no `preview`) so far, oldest first.
     pub fn decoded(&self) -> Vec<String> {
         lock(&self.shared.decoded).clone()
+    }
+
+    /// The tokens of every preview so far, oldest first.
+    pub fn previewed(&self) -> Vec<String> {
+        lock(&self.shared.previewed).clone()
     }
 }
 
@@ -153,9 +160,18 @@ async fn decode(request: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
             .json(serde_json::json!({"error": "invalid body"}));
     };
     let token = parsed.token_value.unwrap_or_default().into_owned();
-    lock(&shared.decoded).push(token);
+    let calls = if parsed.preview {
+        &shared.previewed
+    } else {
+        &shared.decoded
+    };
+    lock(calls).push(token);
     let behaviour = lock(&shared.behaviour).clone();
     match behaviour {
+        Behaviour::Answer(answer) if parsed.preview => HttpResponse::Ok().json(DecodeResponse {
+            redirect_url: None,
+            ..answer
+        }),
         Behaviour::Answer(answer) => HttpResponse::Ok().json(answer),
         Behaviour::Status(code) => HttpResponse::build(
             actix_web::http::StatusCode::from_u16(code)

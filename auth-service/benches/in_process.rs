@@ -26,7 +26,7 @@ use auth_service::startup::Services;
 use base64::Engine;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
-const CREATE_BODY: &str = r#"{"id":"bench","resources":[{"dicom-uid":"1.2.3","orthanc-id":"aaaa-bbbb","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}"#;
+const CREATE_BODY: &str = r#"{"id":"bench","resources":[{"dicom-uid":"1.2.3","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","level":"study"}],"type":"stone-viewer-publication","expiration-date":"2099-12-31T23:59:59Z"}"#;
 
 /// One kind of request: where it goes and what it carries.
 struct Scenario {
@@ -108,7 +108,7 @@ async fn run() {
     let created: serde_json::Value = test::read_body_json(created).await;
     let token = created["token"].as_str().expect("a token").to_owned();
     let validate_body = format!(
-        r#"{{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"aaaa-bbbb","server-id":null,"token-key":"token","token-value":"{token}"}}"#
+        r#"{{"dicom-uid":"1.2.3","level":"study","method":"get","orthanc-id":"6b1f3e2a-0c5d7e88-1a2b3c4d-5e6f7a8b-9c0d1e2f","server-id":null,"token-key":"token","token-value":"{token}"}}"#
     );
     let scenarios = [
         Scenario {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use meddream_bridge::{MeddreamClient, MeddreamError};
 
 use crate::access::AccessPolicy;
-use crate::domain::{Level, Resource};
+use crate::domain::{Level, Resource, ShareId};
 use crate::error::Error;
 use crate::metrics::{DependencyCalls, Metrics};
 use crate::settings::Settings;
@@ -19,6 +19,9 @@ pub struct AppState {
     pub links: ViewerLinks,
     /// Present when MEDDREAM_TOKEN_SERVICE_URL is set.
     pub meddream: Option<MeddreamClient>,
+    /// The MedDream link last minted to open each publication, for MEDDREAM_LINK_REUSE_SECONDS
+    /// (none when that is 0): a flood of opens of one link costs MedDream one token per period.
+    meddream_links: Option<moka::future::Cache<ShareId, String>>,
     pub shares: Arc<ShareRegistry>,
     pub meddream_calls: DependencyCalls,
     pub metrics: Arc<Metrics>,
@@ -34,6 +37,17 @@ impl AppState {
             ),
         };
         let metrics = Metrics::new(settings.operations.metrics_enabled)?;
+        let meddream_links = settings
+            .meddream
+            .as_ref()
+            .map(|m| m.link_reuse)
+            .filter(|reuse| !reuse.is_zero())
+            .map(|reuse| {
+                moka::future::Cache::builder()
+                    .max_capacity(MEDDREAM_LINKS_KEPT)
+                    .time_to_live(reuse)
+                    .build()
+            });
         let meddream_calls = DependencyCalls::new("meddream")?;
         metrics.register(&meddream_calls)?;
         Ok(AppState {
@@ -48,6 +62,7 @@ impl AppState {
             .sighting(shares.clone()),
             links: ViewerLinks::new(settings),
             meddream,
+            meddream_links,
             shares,
         })
     }
@@ -85,10 +100,58 @@ impl AppState {
         Ok((token, url))
     }
 
+    /// The MedDream link that opens a publication: the one minted for this share within
+    /// MEDDREAM_LINK_REUSE_SECONDS, else a new one. Concurrent opens of one share wait for the
+    /// same mint; a failed mint is not remembered.
+    pub async fn meddream_publication_link(
+        &self,
+        id: &ShareId,
+        resources: &[Resource],
+    ) -> Result<String, Error> {
+        let mint = async {
+            self.meddream_instant_link(resources)
+                .await
+                .map(|(_, url)| url)
+        };
+        match &self.meddream_links {
+            None => mint.await,
+            Some(links) => links
+                .try_get_with(*id, mint)
+                .await
+                .map_err(|shared| Arc::try_unwrap(shared).unwrap_or_else(|e| same_answer(&e))),
+        }
+    }
+
     pub fn codec(&self) -> &ShareTokenCodec {
         self.access.codec()
     }
 }
+
+/// A failed mint answers every open that waited for it: the same status and words.
+fn same_answer(e: &Error) -> Error {
+    match e {
+        Error::BadRequest { error, detail } => Error::BadRequest {
+            error,
+            detail: detail.clone(),
+        },
+        Error::Unavailable { error, detail } => Error::Unavailable {
+            error,
+            detail: detail.clone(),
+        },
+        Error::BadGateway { error, detail } => Error::BadGateway {
+            error,
+            detail: detail.clone(),
+        },
+        // A mint fails with one of the above only; anything else is MedDream's fault too.
+        _ => Error::BadGateway {
+            error: "meddream token service failed",
+            detail: None,
+        },
+    }
+}
+
+/// Publications whose MedDream link is remembered at most (a few hundred bytes each).
+const MEDDREAM_LINKS_KEPT: u64 = 10_000;
 
 fn meddream_error(e: MeddreamError) -> Error {
     tracing::warn!(error = %e, "MedDream token service call failed");
@@ -97,6 +160,13 @@ fn meddream_error(e: MeddreamError) -> Error {
             "meddream needs studies",
             "resources: at least one study is required for MedDream links",
         ),
+        MeddreamError::Busy => Error::Unavailable {
+            error: "meddream token service busy",
+            detail: Some(
+                "too many MedDream links are being prepared at once; try again in a few seconds"
+                    .into(),
+            ),
+        },
         MeddreamError::Unreachable(_) => Error::BadGateway {
             error: "meddream token service unreachable",
             detail: None,

@@ -17,8 +17,7 @@ use anyhow::Context;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::access::Denial;
@@ -143,6 +142,9 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(decisions.vec.clone()))?;
         registry.register(Box::new(gate_decisions.vec.clone()))?;
+        registry.register(Box::new(
+            service_telemetry::MalformedRequestsCollector::new("auth")?,
+        ))?;
         registry.register(Box::new(DroppedLogLines(IntCounter::new(
             "auth_log_lines_dropped_total",
             "Log lines dropped because the log writer's queue was full (a request never waits on the log)",
@@ -202,11 +204,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> anyhow::Result<String> {
-        let mut text = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut text)
-            .context("Failed to encode the metrics")?;
-        String::from_utf8(text).context("The metrics text is not UTF-8")
+        service_telemetry::prometheus_text(&self.registry).context("Failed to encode the metrics")
     }
 
     fn record_request(&self, req: &actix_web::HttpRequest, status: &str, seconds: f64) {

@@ -1,9 +1,8 @@
 //! Settings of the operability features (health, shutdown, throttling, metrics, logs). Kept apart
 //! from `settings.rs` so the service's own settings read as the Python service's do.
-use std::net::IpAddr;
 use std::time::Duration;
 
-use ipnet::IpNet;
+use service_settings::TrustedProxies;
 
 use crate::settings::{SettingsError, Source};
 
@@ -17,7 +16,7 @@ pub struct ThrottleSettings {
     pub refill: Duration,
     /// Peers whose `X-Forwarded-For` names the client (nginx in front); everyone else is keyed
     /// by its own address, so a client cannot dodge the throttle by writing the header.
-    pub trusted_proxies: Vec<IpNet>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Clone, Debug)]
@@ -50,7 +49,10 @@ impl OperationsSettings {
                         .ok_or_else(|| invalid("LOGIN_FAILURE_BURST", "must be 1 to 10000"))?,
                 },
                 refill: refill(src)?,
-                trusted_proxies: proxies(src.get("TRUSTED_PROXIES"))?,
+                trusted_proxies: TrustedProxies::parse(
+                    "TRUSTED_PROXIES",
+                    src.get("TRUSTED_PROXIES"),
+                )?,
             },
             metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
             metrics_enabled: match src
@@ -75,7 +77,7 @@ impl Default for OperationsSettings {
             throttle: ThrottleSettings {
                 burst: 10,
                 refill: Duration::from_secs(6),
-                trusted_proxies: Vec::new(),
+                trusted_proxies: TrustedProxies::default(),
             },
             metrics_bind_address: None,
             metrics_enabled: true,
@@ -89,26 +91,6 @@ fn invalid(name: &'static str, reason: &str) -> SettingsError {
         name,
         reason: reason.to_owned(),
     }
-}
-
-/// Addresses or networks, separated by commas or spaces: `172.18.0.0/16, 10.0.0.5`.
-fn proxies(text: Option<&str>) -> Result<Vec<IpNet>, SettingsError> {
-    let Some(text) = text else {
-        return Ok(Vec::new());
-    };
-    text.split([',', ' '])
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            p.parse::<IpNet>()
-                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    invalid(
-                        "TRUSTED_PROXIES",
-                        "must be IP addresses or networks (10.0.0.0/8), separated by commas",
-                    )
-                })
-        })
-        .collect()
 }
 
 /// `LOGIN_FAILURE_REFILL_SECONDS`: at least a second (0 would hand a guess back at once,
@@ -163,8 +145,14 @@ mod tests {
             ("LOGIN_FAILURE_BURST", "3"),
         ])
         .expect("valid");
-        assert_eq!(s.throttle.trusted_proxies.len(), 2);
-        assert!(s.throttle.trusted_proxies[1].contains(&"10.0.0.5".parse::<IpAddr>().expect("ip")));
+        assert!(s
+            .throttle
+            .trusted_proxies
+            .contains("10.0.0.5".parse().expect("ip")));
+        assert!(!s
+            .throttle
+            .trusted_proxies
+            .contains("10.0.0.6".parse().expect("ip")));
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.throttle.burst, 3);
     }

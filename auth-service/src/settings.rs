@@ -45,7 +45,19 @@ pub struct MeddreamSettings {
     pub token_service_url: Url,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// `MEDDREAM_LINK_REUSE_SECONDS`: how long a MedDream link minted to open a publication is
+    /// handed to the next opens of the same share (zero: a new one each time).
+    pub link_reuse: Duration,
 }
+
+/// Default of `MEDDREAM_LINK_REUSE_SECONDS`. MedDream's token service forgets a token left idle
+/// for 180 s (orthanc-team's image); a link handed out 30 s after its minting still has 150 s
+/// before the viewer first uses it, and a flood of opens of one link costs MedDream one token
+/// every 30 s.
+pub const DEFAULT_MEDDREAM_LINK_REUSE: Duration = Duration::from_secs(30);
+/// Longest `MEDDREAM_LINK_REUSE_SECONDS`: a link reused longer might reach a visitor after
+/// MedDream has forgotten its token.
+pub const MAX_MEDDREAM_LINK_REUSE_SECONDS: f64 = 150.0;
 
 #[derive(Clone, Debug)]
 pub struct KeycloakSettings {
@@ -172,6 +184,7 @@ impl Settings {
                 token_service_url: http_url("MEDDREAM_TOKEN_SERVICE_URL", text)?,
                 connect_timeout: seconds(src, "MEDDREAM_CONNECT_TIMEOUT_SECONDS", 2.0)?,
                 timeout: seconds(src, "MEDDREAM_TIMEOUT_SECONDS", 5.0)?,
+                link_reuse: meddream_link_reuse(src)?,
             }),
         };
         let ohif_data_source = match src.get("OHIF_DATA_SOURCE") {
@@ -320,6 +333,23 @@ fn flag(src: &Source, name: &'static str) -> Result<bool, SettingsError> {
 
 fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
     src.seconds(name, default)
+}
+
+fn meddream_link_reuse(src: &Source) -> Result<Duration, SettingsError> {
+    const NAME: &str = "MEDDREAM_LINK_REUSE_SECONDS";
+    let Some(text) = src.get(NAME) else {
+        return Ok(DEFAULT_MEDDREAM_LINK_REUSE);
+    };
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=MAX_MEDDREAM_LINK_REUSE_SECONDS).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                "must be 0 (a new MedDream link at each open) to 150 seconds, shorter than MedDream's token life",
+            )
+        })
 }
 
 fn orthanc_settings(src: &Source) -> Result<Option<OrthancSettings>, SettingsError> {

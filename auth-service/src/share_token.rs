@@ -12,10 +12,12 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Sha256;
 
-use crate::domain::{ExpirationDate, Resource, ShareToken, TokenType};
+use auth_wire::claims::ShareClaims;
+
+use crate::domain::{DateStyle, ExpirationDate, Resource, ShareToken, TokenType};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, PyJWT's header.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -118,27 +120,9 @@ struct ClaimsOut<'a> {
     validity_duration: Option<i64>,
 }
 
-/// The claims as the Python service wrote them over the years: snake_case or dashed keys,
-/// `type` or `validity_duration` possibly missing.
-#[derive(Deserialize)]
-struct ClaimsIn {
-    #[serde(default)]
-    id: Option<String>,
-    resources: Vec<Resource>,
-    #[serde(rename = "type", default)]
-    token_type: Option<String>,
-    #[serde(default, alias = "expiration-date")]
-    expiration_date: Option<String>,
-    #[serde(default, alias = "validity-duration")]
-    validity_duration: Option<i64>,
-    /// Whether an `aud` claim is there at all (any value, even null): share tokens have none.
-    #[serde(default, deserialize_with = "present")]
-    aud: bool,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
-}
+/// The claims as the Python service wrote them over the years (auth-wire's reader, the landing
+/// page's too).
+type ClaimsIn = ShareClaims<Resource>;
 
 fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
     let unreadable = |reason| DecodeError::Unreadable {
@@ -149,17 +133,13 @@ fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
         None => None,
         Some(name) => Some(TokenType::parse(name).ok_or(unreadable("unknown token type"))?),
     };
-    let expiration_date = match c.expiration_date.as_deref() {
-        None => None,
-        Some(text) => {
-            Some(
-                ExpirationDate::parse_claim(text).map_err(|_| DecodeError::Unreadable {
-                    token_type,
-                    reason: "expiration date without offset or unreadable",
-                })?,
-            )
-        }
-    };
+    let expiration_date = c
+        .expiration()
+        .map_err(|_| DecodeError::Unreadable {
+            token_type,
+            reason: "expiration date without offset or unreadable",
+        })?
+        .map(|at| ExpirationDate::new(at, DateStyle::Parsed));
     Ok(ShareToken {
         id: c.id,
         resources: c.resources,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderMap;
-use ipnet::IpNet;
+use service_settings::TrustedProxies;
 
 use crate::operations_settings::ThrottleSettings;
 
@@ -36,7 +36,7 @@ pub struct LoginThrottle {
     proven: moka::sync::Cache<(IpAddr, Arc<str>), ()>,
     burst: f64,
     refill: Duration,
-    trusted_proxies: Vec<IpNet>,
+    trusted_proxies: TrustedProxies,
     /// Until when (milliseconds since `epoch`) some bucket may be short of tokens: the last
     /// failure plus the time an empty bucket takes to fill. Past it every bucket is full, so
     /// `admit` looks nothing up: the usual case, where nobody is guessing, costs one clock read.
@@ -68,41 +68,13 @@ impl LoginThrottle {
         }
     }
 
-    /// The address the throttle keys on. A peer that is a trusted proxy passes the client on in
-    /// `X-Forwarded-For`: the right-most address there that is not itself a trusted proxy (the
-    /// ones to its left were written by the client and prove nothing). Anyone else is keyed by
-    /// its own address, whatever headers it sends.
+    /// The address the throttle keys on: the peer, or the client a trusted proxy names in
+    /// `X-Forwarded-For` (service-settings' [`TrustedProxies::client`]).
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let peer = peer?;
-        if !self.is_trusted(peer) {
-            return Some(peer);
-        }
-        let mut forwarded = headers
+        let forwarded = headers
             .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect::<Vec<_>>();
-        forwarded.reverse();
-        let mut client = peer;
-        for hop in forwarded {
-            match hop.parse::<IpAddr>() {
-                Ok(ip) => {
-                    client = ip;
-                    if !self.is_trusted(ip) {
-                        break;
-                    }
-                }
-                // Garbage in the chain: keep the last address we could trust.
-                Err(_) => break,
-            }
-        }
-        Some(client)
-    }
-
-    fn is_trusted(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+            .filter_map(|v| v.to_str().ok());
+        Some(self.trusted_proxies.client(peer?, forwarded))
     }
 
     /// `Err(seconds to wait)` when `client` has no try left; takes nothing.
@@ -182,14 +154,6 @@ impl LoginThrottle {
     }
 }
 
-/// `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) matches `10.0.0.0/8`.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::http::header::{HeaderName, HeaderValue};
@@ -200,7 +164,8 @@ mod tests {
         LoginThrottle::new(&ThrottleSettings {
             burst,
             refill: Duration::from_secs(refill_secs),
-            trusted_proxies: trusted.iter().map(|t| t.parse().expect("net")).collect(),
+            trusted_proxies: TrustedProxies::parse("TRUSTED_PROXIES", Some(&trusted.join(",")))
+                .expect("nets"),
         })
     }
 
@@ -239,7 +204,7 @@ mod tests {
         let t = LoginThrottle::new(&ThrottleSettings {
             burst: 1,
             refill: Duration::from_millis(20),
-            trusted_proxies: vec![],
+            trusted_proxies: TrustedProxies::default(),
         });
         let c = ip("192.0.2.1");
         assert_eq!(

@@ -103,6 +103,11 @@ impl ViewerLinks {
         Ok(())
     }
 
+    /// Whether links of this type go through the landing page (which redirects to the viewer).
+    pub fn through_landing(&self, t: TokenType) -> bool {
+        self.landing.is_some() && t.is_publication()
+    }
+
     /// The link handed out at creation: the landing page when configured, else the viewer.
     /// MedDream instant links are made by the caller (they need a MedDream token).
     pub fn share_url(

@@ -2,8 +2,10 @@
 //! (PROTOCOL.md), and the words they are made of (token types, levels, permissions).
 //!
 //! Every type here serialises and deserialises, so the service and its clients (the landing
-//! page, tests) read and write the same bytes. Beside them, the one definition of the token
-//! fingerprint the logs show. This crate depends on serde, strum and sha2 only.
+//! page, tests) read and write the same bytes. Beside them, the one reader of a share token's
+//! claims and expiration date, and the one definition of the token fingerprint the logs show.
+//! This crate depends on serde, strum, chrono and sha2 only.
+pub mod claims;
 mod emails;
 mod fingerprint;
 mod profiles;
@@ -17,6 +19,6 @@ pub use profiles::{ProfileRequest, UserProfile};
 pub use roles::{RolePermissions, RoleUpdate, RolesConfig, RolesUpdate};
 pub use tokens::{
     CreateTokenBody, CreateTokenEcho, CreateTokenResponse, DecodeErrorCode, DecodeRequest,
-    DecodeResponse, Method, ResourceDto, ValidateRequest, ValidateResponse,
+    DecodeResponse, Method, ResourceDto, ValidateRequest, ValidateResponse, MAX_LINK_BYTES,
 };
 pub use vocabulary::{Level, Permission, TokenType};

@@ -100,6 +100,12 @@ pub struct ValidateResponse {
     pub validity: u32,
 }
 
+/// The longest link, and share token, auth-service hands out (bytes). A link travels in a
+/// request line, and from the landing page in a `Location` header: nginx cuts request lines at
+/// 8 KiB by default (`large_client_header_buffers`), with room kept here for `GET ` and the
+/// protocol. The landing page refuses longer tokens unread.
+pub const MAX_LINK_BYTES: usize = 8000;
+
 /// `POST /tokens/decode` body.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DecodeRequest<'a> {
@@ -107,6 +113,11 @@ pub struct DecodeRequest<'a> {
     pub token_key: Option<Cow<'a, str>>,
     #[serde(rename = "token-value", default, deserialize_with = "opt_cow", borrow)]
     pub token_value: Option<Cow<'a, str>>,
+    /// Ours (the Python service's clients never send it): check the token as an open would, and
+    /// say what it shares, but count no use and mint no MedDream link; `redirect-url` stays null.
+    /// The landing page's confirm mode shows what this answers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 impl<'a> DecodeRequest<'a> {
@@ -115,6 +126,15 @@ impl<'a> DecodeRequest<'a> {
         DecodeRequest {
             token_key: Some(Cow::Borrowed("token")),
             token_value: Some(Cow::Borrowed(token)),
+            preview: false,
+        }
+    }
+
+    /// The landing page's confirm mode: `{"token-key":"token","token-value":T,"preview":true}`.
+    pub fn preview_of_token(token: &'a str) -> Self {
+        DecodeRequest {
+            preview: true,
+            ..DecodeRequest::of_token(token)
         }
     }
 }
@@ -188,6 +208,17 @@ mod tests {
         assert_eq!(text, r#"{"token-key":"token","token-value":"T.U.V"}"#);
         let back: DecodeRequest = serde_json::from_str(&text).unwrap();
         assert!(matches!(back.token_value, Some(Cow::Borrowed("T.U.V"))));
+        assert!(!back.preview);
+        let text = serde_json::to_string(&DecodeRequest::preview_of_token("T.U.V")).unwrap();
+        assert_eq!(
+            text,
+            r#"{"token-key":"token","token-value":"T.U.V","preview":true}"#
+        );
+        assert!(
+            serde_json::from_str::<DecodeRequest>(&text)
+                .unwrap()
+                .preview
+        );
     }
 
     #[test]

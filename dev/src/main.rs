@@ -47,6 +47,16 @@ async fn main() -> anyhow::Result<()> {
     landing_source.set("AUTH_SERVICE_URL", auth_url.to_string());
     landing_source.set("AUTH_SERVICE_USER", user.clone());
     landing_source.set("AUTH_SERVICE_PASSWORD", password.expose_secret().to_owned());
+    // The landing page redirects only to the viewers' origins it is told of: the same roots.
+    for name in [
+        "PUBLIC_ORTHANC_ROOT",
+        "PUBLIC_OHIF_ROOT",
+        "PUBLIC_MEDDREAM_ROOT",
+    ] {
+        if let Some(root) = source.get(name) {
+            landing_source.set(name, root.to_owned());
+        }
+    }
     let landing_settings = landing_page::settings::Settings::from_source(&landing_source)
         .context("Failed to read the landing-page settings")?;
     let landing = landing_page::startup::Application::build(landing_settings)?;

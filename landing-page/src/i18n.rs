@@ -121,6 +121,8 @@ pub struct Outcomes {
     pub forbidden: OutcomeText,
     pub service_unavailable: OutcomeText,
     pub viewer_service_failed: OutcomeText,
+    pub viewer_busy: OutcomeText,
+    pub too_many_opens: OutcomeText,
     pub not_found: OutcomeText,
 }
 

@@ -3,8 +3,11 @@
 pub mod doctor;
 pub mod i18n;
 pub mod link_claims;
+pub mod metrics;
+pub mod open_limits;
 pub mod outcome;
 pub mod pages;
+pub mod redirects;
 pub mod routes;
 pub mod security_headers;
 pub mod settings;

@@ -34,6 +34,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let app = Application::build(settings)?;
+    if let Some(port) = app.metrics_port() {
+        tracing::info!(port, "landing-page metrics listening");
+    }
     tracing::info!(port = app.port(), "landing-page listening");
     app.run_until_stopped().await?;
     drop(log);

@@ -1,11 +1,9 @@
 //! What opening a link led to, decided from auth-service's decode answer (or its failure, or
 //! the nginx gate's `?reason=`): a redirect to the viewer, or a page with a fitting status.
-use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use auth_client::AuthError;
 use auth_wire::{DecodeErrorCode, DecodeResponse, TokenType};
 use chrono::{DateTime, Utc};
-use url::Url;
 
 /// Why a link does not open, one page each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +25,12 @@ pub enum Refusal {
     ServiceUnavailable,
     /// auth-service's 502: the viewer's own service (MedDream) failed to mint a link.
     ViewerServiceFailed,
+    /// auth-service's 503: the viewer's own service (MedDream) has too many links to mint.
+    ViewerBusy,
+    /// This link, or this visitor, opened links too often: wait this many seconds.
+    TooManyOpens {
+        retry_after: u64,
+    },
     /// A path of ours that does not exist.
     NotFound,
 }
@@ -40,17 +44,25 @@ impl Refusal {
             Refusal::Expired { .. } | Refusal::Revoked | Refusal::UsedUp => StatusCode::GONE,
             Refusal::Invalid | Refusal::CannotOpen => StatusCode::BAD_REQUEST,
             Refusal::Forbidden => StatusCode::FORBIDDEN,
-            Refusal::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::ServiceUnavailable | Refusal::ViewerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::ViewerServiceFailed => StatusCode::BAD_GATEWAY,
+            Refusal::TooManyOpens { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// For pages after which trying the same link again may work: when (`Retry-After`).
+    pub fn retry_after(self) -> Option<u64> {
+        match self {
+            Refusal::ServiceUnavailable | Refusal::ViewerServiceFailed => Some(60),
+            Refusal::ViewerBusy => Some(10),
+            Refusal::TooManyOpens { retry_after } => Some(retry_after),
+            _ => None,
         }
     }
 
     /// Pages after which trying the same link again may work.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            Refusal::ServiceUnavailable | Refusal::ViewerServiceFailed
-        )
+        self.retry_after().is_some()
     }
 
     /// A short stable name, for logs and tests.
@@ -66,6 +78,8 @@ impl Refusal {
             Refusal::Forbidden => "forbidden",
             Refusal::ServiceUnavailable => "service-unavailable",
             Refusal::ViewerServiceFailed => "viewer-service-failed",
+            Refusal::ViewerBusy => "viewer-busy",
+            Refusal::TooManyOpens { .. } => "too-many-opens",
             Refusal::NotFound => "not-found",
         }
     }
@@ -84,48 +98,46 @@ impl Refusal {
     }
 }
 
-/// Where a decode answer leads: the `Location` of the redirect, or the page that explains.
-/// `expiry` reads the token's own (unverified) date; it is called only once auth-service has
-/// said the token is expired, to show that date, so the redirect path does not parse the token.
+/// Where a decode answer leads: the viewer link auth-service answered (checked by the caller
+/// against the origins it may send visitors to), or the page that explains. `expiry` reads the
+/// token's own date; it is called only once auth-service has said the token is expired (so
+/// verified it), to show that date, so the redirect path does not parse the token.
 pub fn from_decode(
     answer: Result<DecodeResponse, AuthError>,
     expiry: impl FnOnce() -> Option<DateTime<Utc>>,
-) -> Result<HeaderValue, Refusal> {
+) -> Result<String, Refusal> {
+    let answer = checked(answer, expiry)?;
+    answer
+        .redirect_url
+        .ok_or_else(|| unknown(answer.token_type.as_deref()))
+}
+
+/// A preview's answer: what the link shares, or the page that explains.
+pub fn from_preview(
+    answer: Result<DecodeResponse, AuthError>,
+    expiry: impl FnOnce() -> Option<DateTime<Utc>>,
+) -> Result<DecodeResponse, Refusal> {
+    checked(answer, expiry)
+}
+
+/// The answer when auth-service says the token opens; the refusal otherwise.
+fn checked(
+    answer: Result<DecodeResponse, AuthError>,
+    expiry: impl FnOnce() -> Option<DateTime<Utc>>,
+) -> Result<DecodeResponse, Refusal> {
     let answer = match answer {
         Ok(answer) => answer,
         Err(AuthError::Status(502)) => return Err(Refusal::ViewerServiceFailed),
+        Err(AuthError::Status(503)) => return Err(Refusal::ViewerBusy),
         Err(_) => return Err(Refusal::ServiceUnavailable),
     };
     match answer.error_code {
-        Some(DecodeErrorCode::Expired) => return Err(Refusal::Expired { on: expiry() }),
-        Some(DecodeErrorCode::Revoked) => return Err(Refusal::Revoked),
-        Some(DecodeErrorCode::UsedUp) => return Err(Refusal::UsedUp),
-        Some(DecodeErrorCode::Invalid) => return Err(Refusal::Invalid),
-        Some(DecodeErrorCode::Unknown) => return Err(unknown(answer.token_type.as_deref())),
-        None => {}
-    }
-    let Some(text) = answer.redirect_url else {
-        return Err(unknown(answer.token_type.as_deref()));
-    };
-    location(&text).ok_or(Refusal::ServiceUnavailable)
-}
-
-/// Only a web address leaves this page: anything else in the answer is a fault upstream.
-/// auth-service's links are plain ASCII and taken as they are (parsing every one showed in the
-/// landing bench's profile); anything else goes through the URL parser, which encodes it.
-fn location(text: &str) -> Option<HeaderValue> {
-    let web =
-        |scheme: &str| scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    let plain = text
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| web(scheme) && !rest.is_empty())
-        && text.bytes().all(|b| b.is_ascii_graphic());
-    if plain {
-        return HeaderValue::from_str(text).ok();
-    }
-    match Url::parse(text) {
-        Ok(url) if web(url.scheme()) => HeaderValue::from_str(url.as_str()).ok(),
-        _ => None,
+        Some(DecodeErrorCode::Expired) => Err(Refusal::Expired { on: expiry() }),
+        Some(DecodeErrorCode::Revoked) => Err(Refusal::Revoked),
+        Some(DecodeErrorCode::UsedUp) => Err(Refusal::UsedUp),
+        Some(DecodeErrorCode::Invalid) => Err(Refusal::Invalid),
+        Some(DecodeErrorCode::Unknown) => Err(unknown(answer.token_type.as_deref())),
+        None => Ok(answer),
     }
 }
 
@@ -178,10 +190,6 @@ mod tests {
                 Refusal::CannotOpen,
             ),
             (answer(stone, None, None), Refusal::ViewerUnavailable),
-            (
-                answer(stone, None, Some("javascript:alert(1)")),
-                Refusal::ServiceUnavailable,
-            ),
             (Err(AuthError::Status(502)), Refusal::ViewerServiceFailed),
             (Err(AuthError::Status(401)), Refusal::ServiceUnavailable),
             (Err(AuthError::Status(500)), Refusal::ServiceUnavailable),
@@ -194,30 +202,29 @@ mod tests {
         for (given, expected) in cases {
             assert_eq!(from_decode(given, || None), Err(expected));
         }
-        let location = |url: &str| {
-            from_decode(answer(stone, None, Some(url)), || None)
-                .map(|v| v.to_str().map(str::to_owned).unwrap_or_default())
-        };
         assert_eq!(
-            location("https://v.example/x?token=t"),
+            from_decode(Err(AuthError::Status(503)), || None),
+            Err(Refusal::ViewerBusy)
+        );
+        // The link as auth-service wrote it: the caller checks where it leads.
+        assert_eq!(
+            from_decode(
+                answer(stone, None, Some("https://v.example/x?token=t")),
+                || None
+            ),
             Ok("https://v.example/x?token=t".to_owned())
         );
+    }
+
+    #[test]
+    fn a_preview_is_the_answer_itself_when_the_link_opens() {
+        let stone = Some("stone-viewer-publication");
+        let ok = from_preview(answer(stone, None, None), || None).expect("opens");
+        assert_eq!(ok.token_type.as_deref(), stone);
         assert_eq!(
-            location("HTTP://v.example/x"),
-            Ok("HTTP://v.example/x".to_owned())
+            from_preview(answer(stone, Some(DecodeErrorCode::UsedUp), None), || None).err(),
+            Some(Refusal::UsedUp)
         );
-        // Not plain ASCII: the URL parser encodes it.
-        assert_eq!(
-            location("https://v.example/a b?token=t"),
-            Ok("https://v.example/a%20b?token=t".to_owned())
-        );
-        for refused in ["https://", "javascript://x", "/relative?token=t", ""] {
-            assert_eq!(
-                location(refused),
-                Err(Refusal::ServiceUnavailable),
-                "{refused}"
-            );
-        }
     }
 
     #[test]
@@ -243,6 +250,14 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(Refusal::from_reason("forbidden"), Some(Refusal::Forbidden));
+        let slow_down = Refusal::TooManyOpens { retry_after: 7 };
+        assert_eq!(slow_down.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(slow_down.retry_after(), Some(7));
+        assert_eq!(
+            Refusal::ViewerBusy.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(Refusal::Revoked.retry_after(), None);
         assert_eq!(Refusal::from_reason("bogus"), None);
     }
 }

@@ -3,9 +3,10 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
+use auth_wire::{Level, ResourceDto};
+use chrono::{DateTime, Utc};
 
 use crate::i18n::{Language, Strings};
-use crate::link_claims::LinkClaims;
 use crate::outcome::Refusal;
 use crate::settings::Branding;
 
@@ -81,6 +82,8 @@ impl<'a> OutcomePage<'a> {
             Refusal::Forbidden => &o.forbidden,
             Refusal::ServiceUnavailable => &o.service_unavailable,
             Refusal::ViewerServiceFailed => &o.viewer_service_failed,
+            Refusal::ViewerBusy => &o.viewer_busy,
+            Refusal::TooManyOpens { .. } => &o.too_many_opens,
             Refusal::NotFound => &o.not_found,
         };
         let tone = match refusal {
@@ -113,15 +116,23 @@ pub struct ConfirmPage<'a> {
 }
 
 impl<'a> ConfirmPage<'a> {
-    pub fn new(frame: Frame<'a>, strings: &'a Strings, claims: &LinkClaims) -> Self {
+    /// From what auth-service confirmed of the link: the resources its preview listed and the
+    /// expiry of the token it verified.
+    pub fn new(
+        frame: Frame<'a>,
+        strings: &'a Strings,
+        resources: &[ResourceDto],
+        expiration_date: Option<DateTime<Utc>>,
+    ) -> Self {
         let c = &strings.confirm;
-        let shared = match (claims.all_studies, claims.resources) {
+        let all_studies = resources.iter().all(|r| r.level == Level::Study);
+        let shared = match (all_studies, resources.len()) {
             (true, 1) => c.studies_one.clone(),
             (true, n) => c.studies_many.replace("{count}", &n.to_string()),
             (false, 1) => c.items_one.clone(),
             (false, n) => c.items_many.replace("{count}", &n.to_string()),
         };
-        let expiry = match claims.expiration_date {
+        let expiry = match expiration_date {
             Some(date) => c.expires.replace("{date}", &strings.date(date)),
             None => c.never_expires.clone(),
         };

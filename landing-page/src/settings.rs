@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use service_settings::{http_url, invalid, SettingsError, Source};
+use service_settings::{http_url, invalid, SettingsError, Source, TrustedProxies};
 use url::Url;
 
 use crate::i18n::Language;
@@ -37,6 +37,28 @@ pub struct Settings {
     pub confirm: bool,
     /// `LOG_FORMAT`: `human` (default) or `json` lines, as auth-service.
     pub log_format: service_telemetry::LogFormat,
+    /// The viewers' public roots (`PUBLIC_ORTHANC_ROOT`, `PUBLIC_OHIF_ROOT`,
+    /// `PUBLIC_MEDDREAM_ROOT`, as given to auth-service): redirects go to their origins only.
+    /// None given: to the host the visitor reached this page on.
+    pub viewer_roots: Vec<Url>,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` names the visitor. Default: loopback and the
+    /// private networks, where the reverse proxy in front of this page sits.
+    pub trusted_proxies: TrustedProxies,
+    pub open_limits: OpenLimits,
+    /// `METRICS_BIND_ADDRESS`: where `GET /metrics` is served (this page is public: never on
+    /// its own address). Unset: no metrics.
+    pub metrics_bind_address: Option<String>,
+}
+
+/// Opens (calls that may count a use or mint a MedDream link) allowed per minute, refilled
+/// evenly; `None`: no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenLimits {
+    /// `LANDING_LINK_OPENS_PER_MINUTE` (10): one link, whoever opens it.
+    pub per_link: Option<u32>,
+    /// `LANDING_CLIENT_OPENS_PER_MINUTE` (30): one visitor's address, whatever links (the
+    /// confirm page's check counts too).
+    pub per_client: Option<u32>,
 }
 
 impl Settings {
@@ -73,6 +95,22 @@ impl Settings {
                 )
             })?,
         };
+        let viewer_roots = [
+            "PUBLIC_ORTHANC_ROOT",
+            "PUBLIC_OHIF_ROOT",
+            "PUBLIC_MEDDREAM_ROOT",
+        ]
+        .into_iter()
+        .filter_map(|name| src.get(name).map(|text| http_url(name, text)))
+        .collect::<Result<Vec<_>, _>>()?;
+        let trusted_proxies = match src.get("TRUSTED_PROXIES") {
+            None => TrustedProxies::private_networks(),
+            text => TrustedProxies::parse("TRUSTED_PROXIES", text)?,
+        };
+        let open_limits = OpenLimits {
+            per_link: per_minute(src, "LANDING_LINK_OPENS_PER_MINUTE", 10)?,
+            per_client: per_minute(src, "LANDING_CLIENT_OPENS_PER_MINUTE", 30)?,
+        };
         let logo_url = src.get("LANDING_LOGO_URL").map(str::to_owned);
         if let Some(logo) = &logo_url {
             if logo.starts_with("//") || !logo.starts_with('/') {
@@ -96,12 +134,35 @@ impl Settings {
             default_language,
             confirm: src.flag("LANDING_CONFIRM")?,
             log_format: service_telemetry::LogFormat::parse(src.get("LOG_FORMAT"))?,
+            viewer_roots,
+            trusted_proxies,
+            open_limits,
+            metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
         })
     }
 }
 
+/// A count per minute, 0 for no limit.
+fn per_minute(
+    src: &Source,
+    name: &'static str,
+    default: u32,
+) -> Result<Option<u32>, SettingsError> {
+    let count = match src.get(name) {
+        None => default,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 100_000)
+            .ok_or_else(|| invalid(name, "must be a whole number from 0 (no limit) to 100000"))?,
+    };
+    Ok((count > 0).then_some(count))
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::collections::HashMap;
     use std::path::Path;
 
@@ -126,6 +187,17 @@ mod tests {
         assert_eq!(s.default_language, Language::English);
         assert!(!s.confirm);
         assert!(!format!("{s:?}").contains("pw-123-secret"));
+        assert!(s.viewer_roots.is_empty());
+        assert!(s.trusted_proxies.contains("172.18.0.2".parse().unwrap()));
+        assert!(!s.trusted_proxies.contains("203.0.113.9".parse().unwrap()));
+        assert_eq!(
+            s.open_limits,
+            OpenLimits {
+                per_link: Some(10),
+                per_client: Some(30)
+            }
+        );
+        assert_eq!(s.metrics_bind_address, None);
     }
 
     #[test]
@@ -152,10 +224,32 @@ mod tests {
             name(&[("LANDING_LOGO_URL", "javascript:x")]),
             Some("LANDING_LOGO_URL")
         );
-        assert!(settings(&[
+        assert_eq!(
+            name(&[("PUBLIC_OHIF_ROOT", "ohif/")]),
+            Some("PUBLIC_OHIF_ROOT")
+        );
+        assert_eq!(
+            name(&[("TRUSTED_PROXIES", "nginx")]),
+            Some("TRUSTED_PROXIES")
+        );
+        assert_eq!(
+            name(&[("LANDING_LINK_OPENS_PER_MINUTE", "-1")]),
+            Some("LANDING_LINK_OPENS_PER_MINUTE")
+        );
+        let s = settings(&[
             ("LANDING_LOGO_URL", "/logo.png"),
-            ("LANDING_DEFAULT_LANGUAGE", "fr")
+            ("LANDING_DEFAULT_LANGUAGE", "fr"),
+            ("PUBLIC_ORTHANC_ROOT", "https://pacs.example.org/orthanc/"),
+            (
+                "PUBLIC_MEDDREAM_ROOT",
+                "https://viewer.example.org/meddream/",
+            ),
+            ("TRUSTED_PROXIES", "10.0.0.5"),
+            ("LANDING_CLIENT_OPENS_PER_MINUTE", "0"),
         ])
-        .is_ok());
+        .unwrap();
+        assert_eq!(s.viewer_roots.len(), 2);
+        assert!(!s.trusted_proxies.contains("172.18.0.2".parse().unwrap()));
+        assert_eq!(s.open_limits.per_client, None);
     }
 }

@@ -9,6 +9,9 @@ use anyhow::Context;
 use auth_client::{AuthClient, Timeouts};
 
 use crate::i18n::Catalog;
+use crate::metrics::{self, Metrics};
+use crate::open_limits::OpenBuckets;
+use crate::redirects::ViewerOrigins;
 use crate::routes::{self, AppState};
 use crate::security_headers;
 use crate::settings::Settings;
@@ -20,6 +23,8 @@ const MAX_BODY_BYTES: usize = 4 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
+    /// `GET /metrics` on METRICS_BIND_ADDRESS, when set.
+    metrics_server: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -42,6 +47,14 @@ impl Application {
         let auth = client().context("Failed to build the auth-service client")?;
         let csp = security_headers::content_security_policy(settings.branding.logo_url.as_deref());
         security_headers::middleware(&csp).context("Failed to build the security headers")?;
+        let origins = ViewerOrigins::new(&settings.viewer_roots);
+        tracing::info!(to = %origins.describe(), "landing-page redirects visitors");
+        let metrics = Arc::new(Metrics::new()?);
+        let metrics_server = settings
+            .metrics_bind_address
+            .as_deref()
+            .map(|address| metrics_server(address, metrics.clone()))
+            .transpose()?;
         let state = AppState {
             auth,
             catalog: Arc::new(Catalog::load()?),
@@ -49,6 +62,10 @@ impl Application {
             default_language: settings.default_language,
             confirm: settings.confirm,
             css_href: routes::css_href(),
+            origins: Arc::new(origins),
+            limits: Arc::new(OpenBuckets::new(settings.open_limits)),
+            trusted_proxies: Arc::new(settings.trusted_proxies),
+            metrics,
         };
         let server = HttpServer::new(move || {
             // Its own pool per worker (see AppState); built once above, so this cannot fail.
@@ -67,14 +84,56 @@ impl Application {
         .listen(listener)
         .context("Failed to start the HTTP server")?
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            metrics_server,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port of METRICS_BIND_ADDRESS, when set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics_server {
+            None => self.server.await,
+            Some((_, metrics)) => {
+                let metrics_handle = metrics.handle();
+                let metrics = tokio::spawn(metrics);
+                let served = self.server.await;
+                metrics_handle.stop(true).await;
+                let _ = metrics.await;
+                served
+            }
+        }
+    }
+}
+
+/// `GET /metrics` alone, on its own address (a private network): the page's own address is
+/// public. It follows the main server: no signals of its own, stopped when that one stops.
+fn metrics_server(address: &str, metrics: Arc<Metrics>) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("Failed to listen on METRICS_BIND_ADDRESS {address}"))?;
+    let port = listener
+        .local_addr()
+        .context("Failed to read the metrics address")?
+        .port();
+    let metrics = web::Data::from(metrics);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(metrics::scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .context("Failed to start the metrics server")?
+    .run();
+    Ok((port, server))
 }

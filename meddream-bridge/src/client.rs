@@ -1,5 +1,6 @@
 //! The pooled HTTP client of the MedDream token service.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,11 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// open to MedDream and lets a burst reuse the pooled connections instead of opening one each.
 pub const MAX_CONCURRENT_REQUESTS: usize = 8;
 
+/// Calls that may wait for a slot behind the [`MAX_CONCURRENT_REQUESTS`] in flight. One more is
+/// refused at once ([`MeddreamError::Busy`]): when MedDream is that far behind, waiting would
+/// only hold the caller until its timeout and keep the queue full for the next ones.
+pub const MAX_QUEUED_REQUESTS: usize = 16;
+
 /// MedDream's name for the PACS the study is in; the Orthanc plugin of MedDream registers as this.
 const STORAGE: &str = "Orthanc";
 
@@ -37,6 +43,8 @@ pub struct MeddreamClient {
     token_service_url: Url,
     timeout: Duration,
     in_flight: Arc<Semaphore>,
+    /// Calls waiting for a slot of `in_flight`.
+    queued: Arc<AtomicUsize>,
 }
 
 /// `{"items":[{"studies":{"study":U,"storage":"Orthanc"}}]}`, what MedDream's token service reads.
@@ -94,12 +102,18 @@ impl MeddreamClient {
             token_service_url,
             timeout,
             in_flight: Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            queued: Arc::new(AtomicUsize::new(0)),
         })
     }
 
     /// The token service URL this client posts to.
     pub fn token_service_url(&self) -> &Url {
         &self.token_service_url
+    }
+
+    /// Calls waiting for a slot right now (at most [`MAX_QUEUED_REQUESTS`]).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire).min(MAX_QUEUED_REQUESTS)
     }
 
     /// Asks MedDream for a token opening these studies (one item per study, in this order) and
@@ -130,12 +144,26 @@ impl MeddreamClient {
         result
     }
 
-    async fn mint(&self, study_instance_uids: &[String]) -> Result<String> {
-        let _slot = self
-            .in_flight
+    /// A slot of `in_flight`: at once when one is free, after a wait in the queue when it has
+    /// room, else `Busy`.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(slot) = self.in_flight.try_acquire() {
+            return Ok(slot);
+        }
+        let queued = self.queued.fetch_add(1, Ordering::AcqRel);
+        // Leaves the queue however the wait ends (the caller's timeout drops this future).
+        let _place = QueuePlace(&self.queued);
+        if queued >= MAX_QUEUED_REQUESTS {
+            return Err(MeddreamError::Busy);
+        }
+        self.in_flight
             .acquire()
             .await
-            .map_err(|closed| MeddreamError::Unreachable(Box::new(closed)))?;
+            .map_err(|closed| MeddreamError::Unreachable(Box::new(closed)))
+    }
+
+    async fn mint(&self, study_instance_uids: &[String]) -> Result<String> {
+        let _slot = self.slot().await?;
         let body = TokenRequest {
             items: study_instance_uids
                 .iter()
@@ -171,6 +199,15 @@ impl MeddreamClient {
             answer.extend_from_slice(&chunk);
         }
         token_from_answer(answer)
+    }
+}
+
+/// A place in the queue of calls waiting for a slot, given back when dropped.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -44,6 +44,8 @@ pub enum Behaviour {
     /// Like the real service (and fakes.py): a deterministic `mdt-<hex>` token.
     #[default]
     Ok,
+    /// As `Ok`, after this long: a MedDream that takes its time to mint (calls overlap).
+    Slow(std::time::Duration),
     /// This status, with a short `text/plain` body.
     Status(u16),
     /// Never answers (the call stays open until the client gives up or the double is dropped).
@@ -220,6 +222,10 @@ async fn answer(request: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
     let behaviour = *lock(&shared.behaviour);
     match behaviour {
         Behaviour::Ok => answer_like_fakes(&doc),
+        Behaviour::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            answer_like_fakes(&doc)
+        }
         Behaviour::Status(code) => text(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "MedDream double: told to fail",

@@ -22,6 +22,11 @@ pub enum MeddreamError {
     #[error("meddream token service unreachable")]
     Unreachable(#[source] Cause),
 
+    /// Every slot to MedDream is taken and the queue behind them is full: refused at once
+    /// (see [`crate::MAX_QUEUED_REQUESTS`]). MedDream was not called.
+    #[error("meddream token service busy")]
+    Busy,
+
     /// MedDream answered with a non-2xx status (redirects are not followed, so 3xx lands here).
     #[error("meddream token service answered HTTP {0}")]
     Status(u16),

@@ -11,6 +11,6 @@ pub mod double;
 
 pub use client::{
     MeddreamClient, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES,
-    MAX_CONCURRENT_REQUESTS,
+    MAX_CONCURRENT_REQUESTS, MAX_QUEUED_REQUESTS,
 };
 pub use error::{Cause, MeddreamError, Result};

@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use url::Url;
 
+mod proxies;
+
+pub use proxies::TrustedProxies;
+
 pub const DEFAULT_SECRETS_DIR: &str = "/run/secrets";
 
 /// A setting that cannot be used, named, with what to fix. Never holds the value itself.

@@ -12,7 +12,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+mod malformed;
+
+use malformed::MalformedRequests;
+pub use malformed::{malformed_requests, prometheus_text, MalformedRequestsCollector};
 
 use service_settings::SettingsError;
 
@@ -110,12 +117,16 @@ where
         // Colours only on a terminal: docker logs and log files get plain text.
         LogFormat::Human => builder
             .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(MalformedRequests)
             .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(MalformedRequests)
             .try_init(),
     };
     installed.is_ok()

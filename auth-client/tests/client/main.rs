@@ -120,3 +120,19 @@ fn bad_settings_do_not_build_a_client() {
     };
     assert!(AuthClient::new(&url, "u", &SecretString::from("p"), zero).is_err());
 }
+
+#[tokio::test]
+async fn a_preview_says_so_and_is_recorded_apart_from_opens() {
+    let double = AuthServiceDouble::start().await;
+    let c = client(&double, PASSWORD, Duration::from_secs(5));
+    let preview = c.preview("a.b.c").await.expect("previewed");
+    assert_eq!(preview.redirect_url, None);
+    assert_eq!(preview.error_code, None);
+    let opened = c.decode("a.b.c").await.expect("decoded");
+    assert_eq!(
+        opened.redirect_url.as_deref(),
+        Some("http://viewer.invalid/")
+    );
+    assert_eq!(double.previewed(), vec!["a.b.c".to_owned()]);
+    assert_eq!(double.decoded(), vec!["a.b.c".to_owned()]);
+}

@@ -103,6 +103,12 @@ impl CreateTokenRequest {
                 ))
             }
         };
+        // pydantic refuses these too (422): Python's datetime ends with the year 9999.
+        if expiration_date.is_some_and(|d| !d.is_in_python_range()) {
+            return Err(Error::invalid_body(
+                "expiration-date: must fall between the years 1 and 9999",
+            ));
+        }
         let mut validity_duration = match field(obj, "validity-duration", "validity_duration") {
             None | Some(Node::Null) => None,
             Some(v) => Some(integer(v).ok_or_else(|| {
@@ -226,12 +232,19 @@ fn parse_resource(i: usize, obj: &Node) -> Result<Resource, Error> {
             )))
         }
     };
-    Ok(Resource {
+    let resource = Resource {
         dicom_uid: opt_string(field(obj, "dicom-uid", "dicom_uid"), &name("dicom-uid"))?,
         orthanc_id: opt_string(field(obj, "orthanc-id", "orthanc_id"), &name("orthanc-id"))?,
         url: opt_string(obj.get("url"), &name("url"))?,
         level,
-    })
+    };
+    match resource.id_problem() {
+        None => Ok(resource),
+        Some((id, rule)) => Err(Error::bad_request(
+            "invalid resource id",
+            format!("{}: {rule}", name(id)),
+        )),
+    }
 }
 
 #[cfg(test)]

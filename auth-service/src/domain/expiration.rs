@@ -1,9 +1,7 @@
 //! Expiration dates: parsing what clients send (pydantic's lax datetime rules, minus naive
 //! datetimes) and printing exactly what the Python service prints.
-use std::sync::LazyLock;
-
-use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, TimeZone, Timelike, Utc};
+use auth_wire::claims::{parse_claim_date, ClaimDateError};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 
 /// A validity-duration past this (100 years) is not a real request: the Orthanc plugin sends an
 /// uninitialised number (~1.4e14) when its caller gave none.
@@ -26,14 +24,12 @@ pub struct ExpirationDate {
     style: DateStyle,
 }
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ExpirationParseError {
-    /// Local time without an offset: whose clock? Refused rather than guessed.
-    #[error("a date and time with a UTC offset is required (e.g. 2030-12-31T23:59:59Z)")]
-    NoOffset,
-    #[error("not a valid date and time")]
-    Invalid,
-}
+/// Why a date is refused: auth-wire's claim-date errors (one reader for requests and claims).
+pub type ExpirationParseError = ClaimDateError;
+
+/// The years a date may fall in: Python's `datetime` range, so that every date we sign is one
+/// the Python service (and our own claim reader) can read back.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
 impl ExpirationDate {
     pub fn new(at: DateTime<FixedOffset>, style: DateStyle) -> Self {
@@ -85,15 +81,19 @@ impl ExpirationDate {
         Ok(ExpirationDate::new(at.fixed_offset(), DateStyle::Parsed))
     }
 
-    /// A date from a token's claims: what Python's `datetime.fromisoformat` reads, aware only.
+    /// A date from a token's claims: what Python's `datetime.fromisoformat` reads, aware only
+    /// (auth-wire's reader, which the landing page uses too).
     pub fn parse_claim(text: &str) -> Result<Self, ExpirationParseError> {
-        let (at, offset) = parse_iso(text)?;
-        let offset = offset.ok_or(ExpirationParseError::NoOffset)?;
-        let at = offset
-            .from_local_datetime(&at)
-            .single()
-            .ok_or(ExpirationParseError::Invalid)?;
-        Ok(ExpirationDate::new(at, DateStyle::Parsed))
+        Ok(ExpirationDate::new(
+            parse_claim_date(text)?,
+            DateStyle::Parsed,
+        ))
+    }
+
+    /// Whether the date is one Python can hold (years 1 to 9999, in its own offset). A creation
+    /// request's date past these would be signed but unreadable afterwards.
+    pub fn is_in_python_range(&self) -> bool {
+        YEARS.contains(&self.at.year())
     }
 
     /// Python's `datetime.isoformat()`: `2026-12-31T11:00:00+00:00`, microseconds only when non-zero.
@@ -172,66 +172,6 @@ fn push_padded(out: &mut String, mut value: u32, width: usize) {
         out.push('0');
     }
     out.extend(digits[start..].iter().map(|&d| char::from(d)));
-}
-
-/// `YYYY-MM-DD`, optionally followed by `T`/space, `HH:MM[:SS[.f]]` and `Z` / `±HH:MM` / `±HHMM`.
-fn parse_iso(text: &str) -> Result<(NaiveDateTime, Option<FixedOffset>), ExpirationParseError> {
-    use ExpirationParseError::Invalid;
-    if !text.is_ascii() || text.len() < 10 {
-        return Err(Invalid);
-    }
-    let (date_part, rest) = text.split_at(10);
-    let date = parsed_with(date_part, &DATE).and_then(|p| p.to_naive_date().ok());
-    let date = date.ok_or(Invalid)?;
-    if rest.is_empty() {
-        return Ok((date.and_hms_opt(0, 0, 0).ok_or(Invalid)?, None));
-    }
-    let rest = rest.strip_prefix(['T', 't', ' ']).ok_or(Invalid)?;
-    let (time_part, offset) = split_offset(rest)?;
-    let time = [&*TIME_WITH_SECONDS, &*TIME_TO_MINUTES]
-        .into_iter()
-        .find_map(|items| parsed_with(time_part, items)?.to_naive_time().ok())
-        .ok_or(Invalid)?;
-    Ok((date.and_time(time), offset))
-}
-
-/// chrono's `parse_from_str` formats, read once: it reads its format string again on every
-/// call, which showed in the create profile. Parsing with the same items gives the same results.
-static DATE: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| items("%Y-%m-%d"));
-static TIME_WITH_SECONDS: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| items("%H:%M:%S%.f"));
-static TIME_TO_MINUTES: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| items("%H:%M"));
-
-fn items(format: &'static str) -> Vec<Item<'static>> {
-    StrftimeItems::new(format).collect()
-}
-
-fn parsed_with(text: &str, items: &[Item<'static>]) -> Option<Parsed> {
-    let mut parsed = Parsed::new();
-    chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
-    Some(parsed)
-}
-
-fn split_offset(text: &str) -> Result<(&str, Option<FixedOffset>), ExpirationParseError> {
-    use ExpirationParseError::Invalid;
-    if let Some(t) = text.strip_suffix(['Z', 'z']) {
-        return Ok((t, FixedOffset::east_opt(0)));
-    }
-    let Some(pos) = text.rfind(['+', '-']) else {
-        return Ok((text, None));
-    };
-    let (time, off) = text.split_at(pos);
-    let sign = if off.starts_with('-') { -1 } else { 1 };
-    let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Invalid);
-    }
-    let hours: i32 = digits[..2].parse().map_err(|_| Invalid)?;
-    let minutes: i32 = digits[2..].parse().map_err(|_| Invalid)?;
-    if hours > 23 || minutes > 59 {
-        return Err(Invalid);
-    }
-    let offset = FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or(Invalid)?;
-    Ok((time, Some(offset)))
 }
 
 #[cfg(test)]
@@ -327,41 +267,7 @@ mod tests {
         }
     }
 
-    /// Mostly near-valid dates and times (out-of-range fields, one digit, odd separators), some
-    /// noise.
-    fn date_or_time_like() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::prelude::*;
-        let sep = proptest::sample::select(vec!["-", ":", ".", "", " ", "+"]);
-        prop_oneof![
-            (0u32..10_100, 0u32..14, 0u32..34, sep.clone(), sep.clone())
-                .prop_map(|(y, m, d, a, b)| format!("{y:04}{a}{m:02}{b}{d:02}")),
-            (
-                0u32..26,
-                0u32..62,
-                0u32..62,
-                0u32..1_000_000,
-                sep.clone(),
-                sep
-            )
-                .prop_map(|(h, m, s, f, a, b)| format!("{h:02}:{m:02}{a}{s:02}{b}{f}")),
-            (0u32..25, 0u32..61).prop_map(|(h, m)| format!("{h}:{m}")),
-            "[0-9:.+ T-]{0,14}",
-        ]
-    }
-
     proptest::proptest! {
-        /// The formats read once parse exactly as chrono's `parse_from_str` does.
-        #[test]
-        fn formats_read_once_parse_as_parse_from_str(text in date_or_time_like()) {
-            use chrono::{NaiveDate, NaiveTime};
-            let date = parsed_with(&text, &DATE).and_then(|p| p.to_naive_date().ok());
-            proptest::prop_assert_eq!(date, NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok());
-            for (items, format) in [(&*TIME_WITH_SECONDS, "%H:%M:%S%.f"), (&*TIME_TO_MINUTES, "%H:%M")] {
-                let time = parsed_with(&text, items).and_then(|p| p.to_naive_time().ok());
-                proptest::prop_assert_eq!(time, NaiveTime::parse_from_str(&text, format).ok());
-            }
-        }
-
         /// The digit-by-digit form writes what `{:0N}` formatting wrote, leap seconds, years
         /// past 9999 and odd offsets included.
         #[test]

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
 use crate::shares::{ShareRecord, Standing};
 use crate::telemetry;
+use auth_wire::MAX_LINK_BYTES;
 
 const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
@@ -92,6 +93,7 @@ pub async fn create_typed(
             .links
             .share_url(token_type, &share.resources, &token)
             .map_err(|e| e.into_error(token_type))?;
+        check_link_sizes(&state, token_type, &share, &token, url.as_deref())?;
         let id = record(
             &state,
             &caller,
@@ -122,6 +124,49 @@ pub async fn create_typed(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(create_answer_json(&response)))
+}
+
+/// Refuses a publication whose links would not get through: longer than [`MAX_LINK_BYTES`], a
+/// proxy or a browser cuts them (nginx's default request line buffer is 8 KiB) and the landing
+/// page refuses them unread, so they would be dead links. Checked: the link handed out (whose
+/// token is most of it) and the viewer link the landing page redirects to (MedDream's is
+/// shorter than the landing link: its token is MedDream's). Instant links are handed to a
+/// program, not opened from a link: their size is the caller's business, as in the Python
+/// service.
+fn check_link_sizes(
+    state: &AppState,
+    token_type: TokenType,
+    share: &ShareToken,
+    token: &str,
+    url: Option<&str>,
+) -> Result<()> {
+    if !token_type.is_publication() {
+        return Ok(());
+    }
+    let too_long = |what: &str, bytes: usize| {
+        Error::bad_request(
+            "share too large",
+            format!(
+                "the {what} would be {bytes} bytes, more than the {MAX_LINK_BYTES} a proxy and a browser pass: share fewer resources per link ({} here)",
+                share.resources.len()
+            ),
+        )
+    };
+    let link = url.map_or(token.len(), str::len);
+    if link > MAX_LINK_BYTES {
+        return Err(too_long("link", link));
+    }
+    if state.links.through_landing(token_type) && token_type != TokenType::MeddreamViewerPublication
+    {
+        let viewer = state
+            .links
+            .viewer_url(token_type, &share.resources, token)
+            .map_err(|e| e.into_error(token_type))?;
+        if let Some(viewer) = viewer.filter(|v| v.len() > MAX_LINK_BYTES) {
+            return Err(too_long("viewer link", viewer.len()));
+        }
+    }
+    Ok(())
 }
 
 /// Puts a new share in the registry (MedDream instant links are MedDream's tokens, not ours);
@@ -224,11 +269,13 @@ pub async fn validate(
 }
 
 #[utoipa::path(post, path = "/tokens/decode", tag = "tokens",
-    request_body(content = serde_json::Value, example = json!({"token-key": "token", "token-value": "eyJ..."})),
+    request_body(content = serde_json::Value, description = "`preview` (ours, optional): check the token and list what it shares, without counting a use or minting a MedDream link; `redirect-url` is then null", example = json!({"token-key": "token", "token-value": "eyJ..."})),
     responses((status = 200, description = "What the landing page needs", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
         (status = 400, description = "No token-value"),
         (status = 401, description = "No or wrong Basic credentials"),
-        (status = 422, description = "The body is not JSON or lacks a field")))]
+        (status = 422, description = "The body is not JSON or lacks a field"),
+        (status = 502, description = "MedDream failed to mint the link of a MedDream publication"),
+        (status = 503, description = "MedDream is busy: too many links are being minted at once")))]
 pub async fn decode(
     _caller: Caller,
     req: HttpRequest,
@@ -242,12 +289,19 @@ pub async fn decode(
         .map(strip_bearer)
         .ok_or_else(|| Error::bad_request("missing token", "token-value: field required"))?;
     telemetry::note_token(&req, || fingerprint(token));
-    let answer = decode_answer(&state, token).await?;
-    tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "share token decoded");
+    let answer = decode_answer(&state, token, request.preview).await?;
+    tracing::info!(token = %fingerprint(token), preview = request.preview, error_code = ?answer.error_code, "share token decoded");
     Ok(HttpResponse::Ok().json(answer))
 }
 
-async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> {
+/// What opening a publication leads to, known before a use is counted.
+enum Opening {
+    Viewer(String),
+    /// A MedDream link, minted (or reused) once the use is counted.
+    Meddream,
+}
+
+async fn decode_answer(state: &AppState, token: &str, preview: bool) -> Result<DecodeResponse> {
     let refused = |token_type: Option<&str>, code| DecodeResponse {
         token_type: token_type.map(str::to_owned),
         error_code: Some(code),
@@ -276,32 +330,43 @@ async fn decode_answer(state: &AppState, token: &str) -> Result<DecodeResponse> 
     if share.is_expired(now) {
         return Ok(refused(Some(type_name), DecodeErrorCode::Expired));
     }
-    let redirect = match share.token_type {
-        // Opening a MedDream publication mints a fresh, short-lived MedDream link each time.
+    let opening = match share.token_type {
         Some(TokenType::MeddreamViewerPublication) if state.meddream.is_some() => {
-            Some(state.meddream_instant_link(&share.resources).await?.1)
+            Some(Opening::Meddream)
         }
         Some(t) if t.is_publication() => state
             .links
             .viewer_url(t, &share.resources, token)
             .ok()
-            .flatten(),
+            .flatten()
+            .map(Opening::Viewer),
         _ => None,
     };
-    if redirect.is_some() {
-        if let Err(denial) = state.access.open(&id, now) {
-            return Ok(refused(Some(type_name), denial_code(denial)));
-        }
+    let Some(opening) = opening else {
+        return Ok(refused(Some(type_name), DecodeErrorCode::Unknown));
+    };
+    let opened = |redirect_url| DecodeResponse {
+        token_type: Some(type_name.to_owned()),
+        error_code: None,
+        redirect_url,
+        resources: share.resources.iter().map(ResourceDto::from).collect(),
+    };
+    if preview {
+        return Ok(opened(None));
     }
-    Ok(match redirect {
-        Some(url) => DecodeResponse {
-            token_type: Some(type_name.to_owned()),
-            error_code: None,
-            redirect_url: Some(url),
-            resources: share.resources.iter().map(ResourceDto::from).collect(),
-        },
-        None => refused(Some(type_name), DecodeErrorCode::Unknown),
-    })
+    // The use is counted before MedDream is asked: opens past a share's limit mint nothing.
+    if let Err(denial) = state.access.open(&id, now) {
+        return Ok(refused(Some(type_name), denial_code(denial)));
+    }
+    let url = match opening {
+        Opening::Viewer(url) => url,
+        Opening::Meddream => {
+            state
+                .meddream_publication_link(&id, &share.resources)
+                .await?
+        }
+    };
+    Ok(opened(Some(url)))
 }
 
 fn denial_code(denial: Denial) -> DecodeErrorCode {

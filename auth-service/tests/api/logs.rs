@@ -123,3 +123,62 @@ async fn a_stop_writes_every_line_still_queued() {
         "access lines lost at shutdown"
     );
 }
+
+/// Bytes no HTTP parser takes: actix-http answers 400 itself and closes the connection.
+const MALFORMED: [&[u8]; 2] = [
+    b"GET / HTTP/1.1\r\nHost: x\r\nno colon in this header\r\n\r\n",
+    b"\x16\x03\x01\x02\x00 this is TLS, not HTTP\r\n\r\n",
+];
+
+/// Sends `bytes` on a new connection and reads the answer until the server closes it.
+pub async fn send_raw(port: u16, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_clients_malformed_request_is_an_info_line_and_a_metric_never_an_error() {
+    let app = BinaryApp::start(&[]);
+    for bytes in MALFORMED {
+        let answer = send_raw(app.port, bytes).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    let line = app.wait_for_line(&["malformed request refused"]).await;
+    assert!(line.contains("INFO"), "{line}");
+    // The second line too (each is written as its connection closes).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.log().matches("malformed request refused").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{}", app.log());
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let metrics = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .header("Authorization", basic(USER, PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let log = app.log();
+    assert_eq!(log.matches("malformed request refused").count(), 2, "{log}");
+    assert!(
+        metrics.contains("auth_http_malformed_requests_total 2"),
+        "{metrics}"
+    );
+    assert!(!log.contains("ERROR"), "an error line: {log}");
+    assert!(
+        !log.contains("no colon"),
+        "the request's bytes in the log: {log}"
+    );
+}

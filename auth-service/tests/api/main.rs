@@ -6,6 +6,7 @@
 mod tools;
 
 mod command_line;
+mod creation_checks;
 mod doctor;
 mod emails;
 mod gate;

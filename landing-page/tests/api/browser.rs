@@ -17,20 +17,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const PHONE: (u32, u32) = (390, 844);
 const DESKTOP: (u32, u32) = (1280, 800);
 
-/// Where the tool is, or None after saying loudly that the test is skipped (a failure under CI).
-fn tool(path: &str, package: &str) -> Option<PathBuf> {
-    let found = std::path::Path::new(path).exists();
-    if found {
-        return Some(PathBuf::from(path));
-    }
-    let message = format!("{path} not found: apt-get install -y {package}");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("\n!!! SKIPPED browser test: {message}\n");
-    None
-}
-
 /// chromedriver on a free loopback port (it picks one and says which); killed on drop.
 struct Chromedriver {
     child: Child,
@@ -192,14 +178,32 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
     let auth = spawn_auth(&[("PUBLIC_ORTHANC_ROOT", &orthanc_root)]).await;
     let landing = spawn_landing(
         &auth.url,
-        &[(
-            "LANDING_CONTACT",
-            "Questions? Radiology desk, +33 1 23 45 67 89",
-        )],
+        &[
+            (
+                "LANDING_CONTACT",
+                "Questions? Radiology desk, +33 1 23 45 67 89",
+            ),
+            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
+        ],
     )
     .await;
-    let confirm = spawn_landing(&auth.url, &[("LANDING_CONFIRM", "true")]).await;
+    let confirm = spawn_landing(
+        &auth.url,
+        &[
+            ("LANDING_CONFIRM", "true"),
+            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
+        ],
+    )
+    .await;
     let down = spawn_landing(&closed_port_url(), &[]).await;
+    let strict = spawn_landing(
+        &auth.url,
+        &[
+            ("LANDING_LINK_OPENS_PER_MINUTE", "1"),
+            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
+        ],
+    )
+    .await;
     let driver = Chromedriver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
     let b = browser(&driver, &profile, "en-GB,en").await;
@@ -264,7 +268,8 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
             "{orthanc_root}stone-webviewer/index.html?study=1.2.3,1.2.4"
         )));
 
-    // The other pages, for the eye.
+    // The other pages, for the eye. The strict page's one open a minute is taken first.
+    assert_eq!(strict.open(&token).await.status, 302);
     for (name, url, expected) in [
         (
             "invalid",
@@ -287,6 +292,8 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
             "This link does not open these images",
         ),
         ("unavailable", down.link("a.b.c"), "Temporarily unavailable"),
+        // Opened once already (below), so the second open waits.
+        ("too-many-opens", strict.link(&token), "Opened too often"),
     ] {
         b.goto(&url).await.unwrap();
         assert_eq!(heading(&b).await, expected, "{name}");

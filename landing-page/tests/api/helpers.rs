@@ -107,6 +107,9 @@ pub async fn spawn_landing(auth_url: &str, env: &[(&str, &str)]) -> Landing {
         ("AUTH_SERVICE_PASSWORD".into(), PASSWORD.into()),
         ("BIND_ADDRESS".into(), "127.0.0.1:0".into()),
         ("AUTH_SERVICE_TIMEOUT_SECONDS".into(), "2".into()),
+        // As a deployment tells it: the viewers' roots it may redirect to (MedDream's shares
+        // the origin).
+        ("PUBLIC_ORTHANC_ROOT".into(), ORTHANC_ROOT.into()),
     ]);
     for (k, v) in env {
         vars.insert((*k).into(), (*v).into());
@@ -188,12 +191,30 @@ async fn page(res: reqwest::Response) -> Page {
     }
 }
 
+/// Where a Debian tool is, or None after saying loudly that the test is skipped (a failure
+/// under CI, which installs it: `.ci/run`).
+pub fn tool(path: &str, package: &str) -> Option<std::path::PathBuf> {
+    let found = std::path::Path::new(path).exists();
+    if found {
+        return Some(std::path::PathBuf::from(path));
+    }
+    let message = format!("{path} not found: apt-get install -y {package}");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("\n!!! SKIPPED: {message}\n");
+    None
+}
+
+/// A loopback port free right now (nginx is given one: it cannot pick its own and say which).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// A loopback port nothing listens on.
 pub fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}/")
+    format!("http://127.0.0.1:{}/", free_port())
 }
 
 /// A refusal page: its status, its heading, and no token anywhere in it.

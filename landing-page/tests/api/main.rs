@@ -5,7 +5,11 @@
 mod browser;
 mod confirm;
 mod doctor;
+mod flood;
 mod helpers;
+mod limits;
 mod logs;
 mod outcomes;
 mod pages;
+mod redirects;
+mod through_nginx;

@@ -66,6 +66,8 @@ async fn the_protocol_tokens_open_or_are_refused_as_their_key_and_services_decid
         ("PUBLIC_MEDDREAM_ROOT", "http://viewer.test/meddream/"),
         ("PUBLIC_LANDING_ROOT", "http://landing.test/share/"),
         ("MEDDREAM_TIMEOUT_SECONDS", "0.5"),
+        // Each open asks MedDream, so its failure below shows.
+        ("MEDDREAM_LINK_REUSE_SECONDS", "0"),
     ])
     .await;
     let landing = spawn_landing(&auth.url, &[]).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
-use crate::domain::{Level, ShareId, ShareToken, TokenType};
+use crate::domain::{Guard, Level, ShareId, ShareToken, TokenType};
 use crate::share_token::{fingerprint, DecodeError, ShareTokenCodec};
 use crate::shares::{KnownShares, ShareRegistry, Standing};
 
@@ -31,6 +31,9 @@ pub enum Denial {
     Revoked,
     /// A share opened past its use limit.
     UsedUp,
+    /// The token of a protected link (or of a share bound to e-mail addresses): it opens the
+    /// landing page's form only. The visitor's unlocked session token is what opens data.
+    Protected,
 }
 
 impl Denial {
@@ -42,6 +45,7 @@ impl Denial {
             Denial::Forbidden => "forbidden",
             Denial::Revoked => "revoked",
             Denial::UsedUp => "used-up",
+            Denial::Protected => "protected",
         }
     }
 }
@@ -60,11 +64,19 @@ pub struct Target<'a> {
 
 /// A token whose signature and claims were checked: its share and its registry id. What the
 /// verified-share cache holds, and what [`AccessPolicy::admit`] hands on once the registry and
-/// the expiry agree too.
+/// the expiry agree too. For a visitor's session on an unlocked protected share, the id is the
+/// share's: revoking it, or using it up, refuses every session at once.
 #[derive(Clone, Debug)]
 pub struct Verified {
     pub share: Arc<ShareToken>,
     pub id: ShareId,
+}
+
+impl Verified {
+    /// A session token of an unlocked protected share.
+    pub fn is_unlocked(&self) -> bool {
+        matches!(self.share.guard, Guard::Unlocked(_))
+    }
 }
 
 /// A visitor's read of a resource, as the gate sees it from the original request (the gate
@@ -231,7 +243,22 @@ impl AccessPolicy {
         if verified.share.is_expired(now) {
             return Err(Denial::Expired);
         }
+        self.unprotected(&verified)?;
         Ok(verified)
+    }
+
+    /// Refuses the token of a protected link, and the plain token of a share since bound to
+    /// e-mail addresses: only a session token unlocked through the landing page opens data.
+    pub fn unprotected(&self, verified: &Verified) -> Result<(), Denial> {
+        let protected = match verified.share.guard {
+            Guard::Unlocked(_) => false,
+            Guard::Protected(_) => true,
+            Guard::Open => self.known.is_protected(&verified.id),
+        };
+        if protected {
+            return Err(Denial::Protected);
+        }
+        Ok(())
     }
 
     /// The second half: whether an admitted share covers `target`. A grant is noted as a use
@@ -283,9 +310,15 @@ impl AccessPolicy {
     /// are never cached, so their error is always the codec's own.
     pub fn share(&self, token: &str) -> Result<Verified, DecodeError> {
         let verify = || {
-            self.codec.decode(token).map(|share| Verified {
-                share: Arc::new(share),
-                id: ShareId::of_token(token),
+            self.codec.decode(token).map(|share| {
+                let id = match share.guard {
+                    Guard::Unlocked(share_id) => share_id,
+                    _ => ShareId::of_token(token),
+                };
+                Verified {
+                    share: Arc::new(share),
+                    id,
+                }
             })
         };
         let Some(cache) = &self.verified else {
@@ -354,6 +387,7 @@ mod tests {
             token_type: Some(token_type),
             expiration_date: expires.and_then(|at| ExpirationDate::after(at, 0)),
             validity_duration: None,
+            guard: Guard::Open,
         };
         policy.codec().encode(&share, token_type)
     }
@@ -417,12 +451,7 @@ mod tests {
             p.decide(Some(&good), &study, now).is_ok(),
             "unknown shares still validate"
         );
-        known.insert(crate::shares::KnownShare {
-            id,
-            max_uses: Some(1),
-            uses: 0,
-            revoked: false,
-        });
+        known.insert(crate::shares::KnownShare::new(id, Some(1), false));
         assert_eq!(p.open(&id, now), Ok(()));
         assert!(p.decide(Some(&good), &study, now).is_ok());
         assert_eq!(p.open(&id, now), Err(Denial::UsedUp));

@@ -8,7 +8,8 @@ use crate::access::AccessPolicy;
 use crate::domain::{Level, Resource, ShareId};
 use crate::error::Error;
 use crate::metrics::{DependencyCalls, Metrics};
-use crate::settings::Settings;
+use crate::protection::CodeKey;
+use crate::settings::{LinkProtectionSettings, Settings};
 use crate::share_token::ShareTokenCodec;
 use crate::shares::ShareRegistry;
 use crate::viewer_links::ViewerLinks;
@@ -25,6 +26,16 @@ pub struct AppState {
     pub shares: Arc<ShareRegistry>,
     pub meddream_calls: DependencyCalls,
     pub metrics: Arc<Metrics>,
+    pub protection: ProtectedLinks,
+}
+
+/// What protected links need besides the registry.
+pub struct ProtectedLinks {
+    pub settings: LinkProtectionSettings,
+    /// The key of the codes' stored hashes (from `SECRET_KEY`).
+    pub codes: CodeKey,
+    /// Whether `ENABLE_EMAILS` is on (codes are sent by e-mail).
+    pub emails: bool,
 }
 
 impl AppState {
@@ -64,6 +75,11 @@ impl AppState {
             meddream,
             meddream_links,
             shares,
+            protection: ProtectedLinks {
+                settings: settings.link_protection.clone(),
+                codes: CodeKey::new(&settings.secret_key),
+                emails: settings.emails.is_some(),
+            },
         })
     }
 

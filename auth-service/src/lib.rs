@@ -13,6 +13,7 @@ pub mod jsonc;
 pub mod keycloak;
 pub mod metrics;
 pub mod operations_settings;
+pub mod protection;
 pub mod readiness;
 pub mod roles;
 pub mod routes;

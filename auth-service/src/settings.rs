@@ -99,6 +99,28 @@ pub struct OrthancSettings {
     pub timeout: Duration,
 }
 
+/// Protected links (ours).
+#[derive(Clone, Debug)]
+pub struct LinkProtectionSettings {
+    /// `REQUIRE_LINK_PROTECTION`: a publication without `protection` is refused (400), unless
+    /// `PROTECT_EMAILED_LINKS=code` protects it when it is e-mailed.
+    pub require: bool,
+    /// `PROTECT_EMAILED_LINKS=code`: a link to one of our shares in `/emails/send` binds the
+    /// share to the destination addresses before the message goes out.
+    pub protect_emailed: bool,
+    /// `PROTECTED_SESSION_HOURS` (8): how long the token a visitor gets by unlocking a link opens
+    /// the viewer (never past the share's own expiry).
+    pub session: Duration,
+    /// `PROTECTED_LINK_NOTICE`: the sentence e-mails of bound links carry (`{link-protection}`).
+    pub notice: String,
+}
+
+/// What an e-mail of a bound link says when `PROTECTED_LINK_NOTICE` is unset.
+pub const DEFAULT_PROTECTED_LINK_NOTICE: &str = "To open this link, you will be asked for a one-time code, sent to this e-mail address when you ask for it on the page. / Pour ouvrir ce lien, un code à usage unique vous sera demandé ; il est envoyé à cette adresse quand vous le demandez sur la page.";
+
+/// Longest `PROTECTED_SESSION_HOURS`: a month.
+pub const MAX_PROTECTED_SESSION_HOURS: f64 = 720.0;
+
 /// The nginx gate's own settings (ours).
 #[derive(Clone, Debug)]
 pub struct GateSettings {
@@ -140,6 +162,7 @@ pub struct Settings {
     /// Present when `ORTHANC_URL` is set: enables `GET /gate`.
     pub orthanc: Option<OrthancSettings>,
     pub gate: GateSettings,
+    pub link_protection: LinkProtectionSettings,
     /// Health, shutdown, throttling, metrics and log settings (operations_settings.rs).
     pub operations: OperationsSettings,
 }
@@ -223,6 +246,9 @@ impl Settings {
         } else {
             None
         };
+        let public_landing_root = root(src, "PUBLIC_LANDING_ROOT")?;
+        let link_protection =
+            link_protection_settings(src, emails.is_some(), public_landing_root.is_some())?;
         Ok(Settings {
             secret_key,
             users,
@@ -231,7 +257,7 @@ impl Settings {
                 .unwrap_or(DEFAULT_BIND_ADDRESS)
                 .to_owned(),
             public_orthanc_root: root(src, "PUBLIC_ORTHANC_ROOT")?,
-            public_landing_root: root(src, "PUBLIC_LANDING_ROOT")?,
+            public_landing_root,
             public_ohif_root: root(src, "PUBLIC_OHIF_ROOT")?,
             ohif_data_source,
             server_id: src.get("SERVER_ID").map(str::to_owned),
@@ -263,6 +289,7 @@ impl Settings {
             database_timeout: seconds(src, "DATABASE_TIMEOUT_SECONDS", 5.0)?,
             orthanc: orthanc_settings(src)?,
             gate: gate_settings(src)?,
+            link_protection,
             operations: OperationsSettings::from_source(src)?,
         })
     }
@@ -402,6 +429,50 @@ fn gate_settings(src: &Source) -> Result<GateSettings, SettingsError> {
     })
 }
 
+fn link_protection_settings(
+    src: &Source,
+    emails: bool,
+    landing: bool,
+) -> Result<LinkProtectionSettings, SettingsError> {
+    const EMAILED: &str = "PROTECT_EMAILED_LINKS";
+    let protect_emailed = match src.get(EMAILED).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("off") | Some("false") | Some("none") => false,
+        Some("code") => true,
+        Some(_) => return Err(invalid(EMAILED, "must be code or off")),
+    };
+    if protect_emailed && !emails {
+        return Err(invalid(
+            EMAILED,
+            "code needs ENABLE_EMAILS=true (codes are sent by e-mail)",
+        ));
+    }
+    if protect_emailed && !landing {
+        return Err(invalid(
+            EMAILED,
+            "code needs PUBLIC_LANDING_ROOT (the landing page asks for the code)",
+        ));
+    }
+    const HOURS: &str = "PROTECTED_SESSION_HOURS";
+    let session = match src.get(HOURS) {
+        None => Duration::from_secs(8 * 3600),
+        Some(text) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|h| h.is_finite() && *h > 0.0 && *h <= MAX_PROTECTED_SESSION_HOURS)
+            .map(|h| Duration::from_secs_f64(h * 3600.0))
+            .ok_or_else(|| invalid(HOURS, "must be a number of hours, more than 0, at most 720"))?,
+    };
+    Ok(LinkProtectionSettings {
+        require: flag(src, "REQUIRE_LINK_PROTECTION")?,
+        protect_emailed,
+        session,
+        notice: src
+            .get("PROTECTED_LINK_NOTICE")
+            .unwrap_or(DEFAULT_PROTECTED_LINK_NOTICE)
+            .to_owned(),
+    })
+}
+
 fn email_settings(src: &Source) -> Result<EmailSettings, SettingsError> {
     let required = |name: &'static str| {
         src.get(name)
@@ -488,6 +559,25 @@ mod tests {
         assert_eq!(
             err(&[("GATE_COOKIE_SECURE", "maybe")]).name,
             "GATE_COOKIE_SECURE"
+        );
+        assert_eq!(
+            err(&[("PROTECT_EMAILED_LINKS", "yes")]).name,
+            "PROTECT_EMAILED_LINKS"
+        );
+        assert_eq!(
+            err(&[("PROTECT_EMAILED_LINKS", "code")]).name,
+            "PROTECT_EMAILED_LINKS",
+            "needs e-mails and the landing page"
+        );
+        for hours in ["0", "-1", "721", "NaN", "eight"] {
+            assert_eq!(
+                err(&[("PROTECTED_SESSION_HOURS", hours)]).name,
+                "PROTECTED_SESSION_HOURS"
+            );
+        }
+        assert_eq!(
+            err(&[("REQUIRE_LINK_PROTECTION", "maybe")]).name,
+            "REQUIRE_LINK_PROTECTION"
         );
         assert!(Settings::from_source(&src(&[("USERS", r#"{"u":"p"}"#)])).is_err());
         assert!(Settings::from_source(&src(&[("SECRET_KEY", "k")])).is_err());

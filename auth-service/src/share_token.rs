@@ -17,7 +17,9 @@ use sha2::Sha256;
 
 use auth_wire::claims::ShareClaims;
 
-use crate::domain::{DateStyle, ExpirationDate, Resource, ShareToken, TokenType};
+use crate::domain::{
+    DateStyle, ExpirationDate, Guard, Resource, ShareId, ShareToken, TokenType,
+};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, PyJWT's header.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -68,6 +70,14 @@ impl ShareTokenCodec {
             token_type: token_type.as_str(),
             expiration_date: share.expiration_date.map(|d| d.to_python_isoformat()),
             validity_duration: share.validity_duration,
+            protected: match &share.guard {
+                Guard::Protected(nonce) => Some(nonce),
+                _ => None,
+            },
+            unlocked: match &share.guard {
+                Guard::Unlocked(id) => Some(id.to_string()),
+                _ => None,
+            },
         };
         let payload = python_json(&claims);
         let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 48);
@@ -118,6 +128,11 @@ struct ClaimsOut<'a> {
     token_type: &'a str,
     expiration_date: Option<String>,
     validity_duration: Option<i64>,
+    /// Ours, left out of plain tokens: their bytes stay the Python service's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protected: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unlocked: Option<String>,
 }
 
 /// The claims as the Python service wrote them over the years (auth-wire's reader, the landing
@@ -140,12 +155,27 @@ fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
             reason: "expiration date without offset or unreadable",
         })?
         .map(|at| ExpirationDate::new(at, DateStyle::Parsed));
+    let guard = match (c.protected, c.unlocked) {
+        (None, None) => Guard::Open,
+        (Some(nonce), None) => Guard::Protected(nonce),
+        (None, Some(id)) => Guard::Unlocked(ShareId::parse(&id).ok_or(DecodeError::Unreadable {
+            token_type,
+            reason: "unlocked share id unreadable",
+        })?),
+        (Some(_), Some(_)) => {
+            return Err(DecodeError::Unreadable {
+                token_type,
+                reason: "both protected and unlocked",
+            })
+        }
+    };
     Ok(ShareToken {
         id: c.id,
         resources: c.resources,
         token_type,
         expiration_date,
         validity_duration: c.validity_duration,
+        guard,
     })
 }
 

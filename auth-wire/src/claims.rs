@@ -25,6 +25,14 @@ pub struct ShareClaims<R> {
     pub expiration_date: Option<String>,
     #[serde(default, alias = "validity-duration")]
     pub validity_duration: Option<i64>,
+    /// Ours: set on the token of a protected link (a random nonce, so that two protected shares of
+    /// the same request never share a token). Such a token opens nothing but the landing page.
+    #[serde(default)]
+    pub protected: Option<String>,
+    /// Ours: the registry id of the protected share a visitor unlocked; the token is the
+    /// visitor's session, refused with its share.
+    #[serde(default)]
+    pub unlocked: Option<String>,
     /// Whether an `aud` claim is there at all (any value, even null): share tokens have none.
     #[serde(default, deserialize_with = "present")]
     pub aud: bool,

@@ -9,6 +9,7 @@ pub mod claims;
 mod emails;
 mod fingerprint;
 mod profiles;
+mod protection;
 mod roles;
 mod tokens;
 mod vocabulary;
@@ -16,6 +17,10 @@ mod vocabulary;
 pub use emails::{SendEmailRequest, SendEmailResponse};
 pub use fingerprint::{fingerprint_of_sha256, token_fingerprint, FINGERPRINT_BYTES};
 pub use profiles::{ProfileRequest, UserProfile};
+pub use protection::{
+    mask_address, CodeSent, ProtectionEcho, ProtectionInfo, ProtectionMethod, ProtectionRequest,
+    SendCodeRequest, UnlockRequest,
+};
 pub use roles::{RolePermissions, RoleUpdate, RolesConfig, RolesUpdate};
 pub use tokens::{
     CreateTokenBody, CreateTokenEcho, CreateTokenResponse, DecodeErrorCode, DecodeRequest,

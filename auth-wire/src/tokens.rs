@@ -5,6 +5,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::protection::{ProtectionEcho, ProtectionInfo, ProtectionRequest};
 use crate::{Level, TokenType};
 
 /// A resource as the API shows it.
@@ -40,6 +41,9 @@ pub struct CreateTokenBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub validity_duration: Option<i64>,
+    /// Ours: a password or e-mailed codes before the link opens (publications only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<ProtectionRequest>,
 }
 
 /// The creation request as the answer repeats it (dates normalised).
@@ -56,6 +60,9 @@ pub struct CreateTokenEcho {
     /// Only when asked for: answers to the plugin stay those of the Python service.
     #[serde(rename = "max-uses", default, skip_serializing_if = "Option::is_none")]
     pub max_uses: Option<u64>,
+    /// Only when asked for; never the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<ProtectionEcho>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -149,9 +156,14 @@ pub struct DecodeResponse {
     #[serde(rename = "redirect-url")]
     pub redirect_url: Option<String>,
     pub resources: Vec<ResourceDto>,
+    /// Ours, for a protected link only: what opening it needs (masked addresses, lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<ProtectionInfo>,
 }
 
-/// Why a token does not open. `revoked` and `used-up` come from the share registry.
+/// Why a token does not open. `revoked` and `used-up` come from the share registry; the codes
+/// from `password-required` on are those of protected links (ours), answered by decode, unlock
+/// and send-code.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum DecodeErrorCode {
@@ -160,6 +172,18 @@ pub enum DecodeErrorCode {
     Unknown,
     Revoked,
     UsedUp,
+    /// A protected link: the visitor must type the password.
+    PasswordRequired,
+    /// A protected link: the visitor must ask for a code by e-mail, then type it.
+    CodeRequired,
+    WrongPassword,
+    WrongCode,
+    /// The code matched one that expired (not counted as a wrong attempt).
+    CodeExpired,
+    /// Too many wrong attempts: the share is locked until `protection.locked-until`.
+    Locked,
+    /// Three codes were sent for this share in the last 15 minutes.
+    TooManyCodes,
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -229,6 +253,13 @@ mod tests {
             (DecodeErrorCode::Unknown, "\"unknown\""),
             (DecodeErrorCode::Revoked, "\"revoked\""),
             (DecodeErrorCode::UsedUp, "\"used-up\""),
+            (DecodeErrorCode::PasswordRequired, "\"password-required\""),
+            (DecodeErrorCode::CodeRequired, "\"code-required\""),
+            (DecodeErrorCode::WrongPassword, "\"wrong-password\""),
+            (DecodeErrorCode::WrongCode, "\"wrong-code\""),
+            (DecodeErrorCode::CodeExpired, "\"code-expired\""),
+            (DecodeErrorCode::Locked, "\"locked\""),
+            (DecodeErrorCode::TooManyCodes, "\"too-many-codes\""),
         ];
         for (code, text) in codes {
             assert_eq!(serde_json::to_string(&code).unwrap(), text);
@@ -248,6 +279,7 @@ mod tests {
                 url: None,
                 level: Level::Study,
             }],
+            protection: None,
         };
         let text = serde_json::to_string(&answer).unwrap();
         assert_eq!(

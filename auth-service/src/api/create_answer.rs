@@ -65,6 +65,7 @@ mod tests {
                 expiration_date: Some("2030-01-01T00:00:00Z".into()),
                 validity_duration: None,
                 max_uses,
+                protection: None,
             },
             token,
             url,

@@ -11,6 +11,7 @@ use crate::domain::{
     ExpirationDate, ExpirationParseError, Level, Resource, TokenType, MAX_VALIDITY_SECONDS,
 };
 use crate::error::Error;
+use crate::protection::Protection;
 
 // The bodies themselves live in the wire crate, shared with the landing page and other clients.
 pub use auth_wire::{
@@ -53,6 +54,8 @@ pub struct CreateTokenRequest {
     pub absurd_validity_duration: bool,
     /// `max-uses`: landing-page opens allowed (ours; the share registry enforces it).
     pub max_uses: Option<u64>,
+    /// `protection`: a password or e-mailed codes before the link opens (ours).
+    pub protection: Option<Protection>,
 }
 
 impl CreateTokenRequest {
@@ -131,7 +134,12 @@ impl CreateTokenRequest {
                     })?,
             ),
         };
+        let protection = match obj.get("protection") {
+            None | Some(Node::Null) => None,
+            Some(node) => Some(parse_protection(node)?),
+        };
         Ok(CreateTokenRequest {
+            protection,
             max_uses,
             id,
             resources,
@@ -140,6 +148,54 @@ impl CreateTokenRequest {
             validity_duration,
             absurd_validity_duration,
         })
+    }
+}
+
+/// `{"password": "..."}` or `{"email-code": ["...", ...]}`: a wrong shape is a 422, a value the
+/// rules refuse a 400, both naming the field and never the password.
+fn parse_protection(node: &Node) -> Result<Protection, Error> {
+    let Node::Object(pairs) = node else {
+        return Err(Error::invalid_body(
+            "protection: must be an object with password or email-code",
+        ));
+    };
+    if pairs
+        .iter()
+        .any(|(k, _)| k != "password" && k != "email-code")
+    {
+        return Err(Error::invalid_body(
+            "protection: only password or email-code",
+        ));
+    }
+    let refused = |e: crate::protection::ProtectionRefused| {
+        Error::bad_request("protection refused", e.0)
+    };
+    match (node.get("password"), node.get("email-code")) {
+        (Some(Node::Str(text)), None) => Protection::password(text).map_err(refused),
+        (None, Some(Node::Array(items))) => {
+            let texts = items
+                .iter()
+                .map(|item| match item {
+                    Node::Str(text) => Ok(text.as_ref()),
+                    _ => Err(Error::invalid_body(
+                        "protection.email-code: must be a list of addresses",
+                    )),
+                })
+                .collect::<Result<Vec<&str>, Error>>()?;
+            Protection::email_code(texts).map_err(refused)
+        }
+        (Some(_), None) => Err(Error::invalid_body(
+            "protection.password: must be a string",
+        )),
+        (None, Some(_)) => Err(Error::invalid_body(
+            "protection.email-code: must be a list of addresses",
+        )),
+        (Some(_), Some(_)) => Err(Error::invalid_body(
+            "protection: password or email-code, not both",
+        )),
+        (None, None) => Err(Error::invalid_body(
+            "protection: password or email-code is required",
+        )),
     }
 }
 
@@ -271,6 +327,9 @@ mod tests {
         "validity_duration",
         "max-uses",
         "max_uses",
+        "protection",
+        "password",
+        "email-code",
         "label",
         "\\u0069d",
         "resource\\u0073",

@@ -1,4 +1,18 @@
-use super::{ExpirationDate, Resource, TokenType};
+use super::{ExpirationDate, Resource, ShareId, TokenType};
+
+/// What a token says of link protection (claims of ours; tokens without them are plain, as the
+/// Python service's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Guard {
+    /// A plain share token.
+    #[default]
+    Open,
+    /// The token of a protected link, with its nonce: it opens the landing page's password or
+    /// code form, never data.
+    Protected(String),
+    /// A visitor's session on a protected share they unlocked: the share's registry id.
+    Unlocked(ShareId),
+}
 
 /// What a share token says, once its signature and claims have been checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -10,6 +24,7 @@ pub struct ShareToken {
     pub token_type: Option<TokenType>,
     pub expiration_date: Option<ExpirationDate>,
     pub validity_duration: Option<i64>,
+    pub guard: Guard,
 }
 
 impl ShareToken {
@@ -109,6 +124,7 @@ mod tests {
             token_type: None,
             expiration_date: None,
             validity_duration: None,
+            guard: Guard::Open,
         }
     }
 

@@ -22,6 +22,9 @@ pub use text::html_to_text;
 
 /// The placeholder of a layout template that the message content replaces.
 pub const CONTENT_PLACEHOLDER: &str = "{email-content}";
+/// The placeholder of a layout template that the protected-link notice replaces (empty when the
+/// message carries no protected link).
+pub const PROTECTION_PLACEHOLDER: &str = "{link-protection}";
 
 /// The most `email-content` a message may carry, in bytes: a share message is a few lines; the cap
 /// bounds the CPU that cleaning and text conversion may spend on one request.
@@ -61,6 +64,9 @@ pub struct Outgoing {
     /// As the caller sent it: cleaned when composed.
     pub content: String,
     pub layout: Option<String>,
+    /// Plain text saying the link in the message will ask for a code (PROTECT_EMAILED_LINKS): in
+    /// place of the layout's `{link-protection}`, or after the content when it has none.
+    pub notice: Option<String>,
 }
 
 /// A message ready for the SMTP server.
@@ -90,19 +96,36 @@ impl EmailService {
         })
     }
 
-    /// The HTML body: the cleaned content, inside the layout when one is given.
-    pub fn body_html(content: &str, layout: Option<&str>) -> String {
-        let content = clean_html(content);
+    /// The HTML body: the cleaned content, inside the layout when one is given, with the
+    /// protected-link notice where the layout asks for it (else after the content).
+    pub fn body_html(content: &str, layout: Option<&str>, notice: Option<&str>) -> String {
+        let mut content = clean_html(content);
+        let notice = notice
+            .map(|text| format!("<p>{}</p>", escape_html(text)))
+            .unwrap_or_default();
         match layout {
-            Some(layout) => layout.replace(CONTENT_PLACEHOLDER, &content),
-            None => content,
+            Some(layout) if layout.contains(PROTECTION_PLACEHOLDER) => layout
+                .replace(PROTECTION_PLACEHOLDER, &notice)
+                .replace(CONTENT_PLACEHOLDER, &content),
+            Some(layout) => {
+                content.push_str(&notice);
+                layout.replace(CONTENT_PLACEHOLDER, &content)
+            }
+            None => {
+                content.push_str(&notice);
+                content
+            }
         }
     }
 
     /// Cleans the content, applies the layout and adds the plain-text part. Costs CPU in
     /// proportion to the content: run it off the async workers (`spawn_blocking`).
     pub fn compose(&self, outgoing: Outgoing) -> Result<Composed, SendError> {
-        let html = EmailService::body_html(&outgoing.content, outgoing.layout.as_deref());
+        let html = EmailService::body_html(
+            &outgoing.content,
+            outgoing.layout.as_deref(),
+            outgoing.notice.as_deref(),
+        );
         message::compose(
             &self.sender,
             self.reply_to.as_ref(),
@@ -120,5 +143,50 @@ impl EmailService {
         self.calls
             .time(self.mailer.send(message.0.envelope(), &formatted))
             .await
+    }
+}
+
+/// Text as HTML: the five characters that could start markup or end an attribute.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_goes_where_the_layout_asks_or_after_the_content() {
+        let with = "<div>{email-content}</div><footer>{link-protection}</footer>";
+        let without = "<div>{email-content}</div>";
+        let notice = Some("A code <will> be asked");
+        assert_eq!(
+            EmailService::body_html("<p>x</p>", Some(with), notice),
+            "<div><p>x</p></div><footer><p>A code &lt;will&gt; be asked</p></footer>"
+        );
+        assert_eq!(
+            EmailService::body_html("<p>x</p>", Some(with), None),
+            "<div><p>x</p></div><footer></footer>"
+        );
+        assert_eq!(
+            EmailService::body_html("<p>x</p>", Some(without), notice),
+            "<div><p>x</p><p>A code &lt;will&gt; be asked</p></div>"
+        );
+        assert_eq!(
+            EmailService::body_html("<p>{link-protection}</p>", None, None),
+            "<p>{link-protection}</p>",
+            "the content's own text is left alone"
+        );
     }
 }

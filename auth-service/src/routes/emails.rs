@@ -3,12 +3,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::json_body;
+use crate::access::Verified;
 use crate::api::{json_error, SendEmailRequest, SendEmailResponse};
+use crate::app_state::AppState;
 use crate::basic_auth::Caller;
+use crate::domain::Guard;
 use crate::emails::{
-    EmailService, Emails, Outgoing, Recipients, SendError, TemplateError, MAX_CONTENT_BYTES,
+    Composed, EmailService, Emails, Outgoing, Recipients, SendError, TemplateError,
+    MAX_CONTENT_BYTES,
 };
 use crate::error::{Error, Result};
+use crate::protection::tokens_in;
+use crate::shares::Bound;
 
 #[utoipa::path(get, path = "/emails/templates", tag = "emails",
     responses((status = 200, description = "Template names", body = Vec<String>),
@@ -44,19 +50,23 @@ pub async fn get_template(
 
 /// Answers `{"success", "details"}` as the Python service does: 200 when the SMTP server took
 /// the message, 400 for a request we cannot send, 413 for a content past the cap, 502 when the
-/// SMTP server failed or refused.
+/// SMTP server failed or refused. With PROTECT_EMAILED_LINKS=code, the shares whose links the
+/// content carries are bound to the destination addresses first (503 when the registry cannot
+/// record it: nothing is sent unprotected).
 #[utoipa::path(post, path = "/emails/send", tag = "emails",
     request_body(content = serde_json::Value, example = json!({"destination-email": "a@example.org", "email-title": "A study for you", "email-content": "<p>...</p>", "layout-template": "layout"})),
     responses((status = 200, description = "Sent", body = serde_json::Value, example = json!({"success": true, "details": null})),
         (status = 400, description = "Not sent", body = serde_json::Value),
         (status = 401, description = "No or wrong Basic credentials"),
         (status = 413, description = "The content is past the cap"),
-        (status = 502, description = "The SMTP server failed")))]
+        (status = 502, description = "The SMTP server failed"),
+        (status = 503, description = "PROTECT_EMAILED_LINKS=code and the share registry cannot bind the link: not sent")))]
 pub async fn send(
     caller: Caller,
     req: HttpRequest,
     body: web::Bytes,
     emails: web::Data<Emails>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let service = enabled(&emails)?;
     let request: SendEmailRequest =
@@ -97,21 +107,22 @@ pub async fn send(
             Err(e) => return Err(template_error(e)),
         },
     };
+    let notice = match state.protection.settings.protect_emailed {
+        false => None,
+        true => match bind_links(&state, &content, &recipients).await {
+            Ok(0) => None,
+            Ok(_) => Some(state.protection.settings.notice.clone()),
+            Err(refused) => return Ok(refused),
+        },
+    };
     let outgoing = Outgoing {
         recipients,
         subject: title,
         content,
         layout,
+        notice,
     };
-    // Cleaning and text conversion cost CPU: never on the workers that answer validate.
-    let composing = emails.clone();
-    let message = web::block(move || match composing.enabled() {
-        Some(service) => service.compose(outgoing),
-        None => Err(SendError::Compose("e-mails disabled".into())),
-    })
-    .await
-    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to compose the e-mail: {e}")))?
-    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to build the e-mail: {e}")))?;
+    let message = compose(&emails, outgoing).await?;
     match service.send(&message).await {
         Ok(delivery) => {
             for (address, reply) in &delivery.refused {
@@ -125,6 +136,77 @@ pub async fn send(
         }
         Err(e) => Ok(not_sent(StatusCode::BAD_GATEWAY, e.to_string())),
     }
+}
+
+/// Cleaning and text conversion cost CPU: never on the workers that answer validate.
+pub(super) async fn compose(emails: &web::Data<Emails>, outgoing: Outgoing) -> Result<Composed> {
+    let composing = emails.clone();
+    web::block(move || match composing.enabled() {
+        Some(service) => service.compose(outgoing),
+        None => Err(SendError::Compose("e-mails disabled".into())),
+    })
+    .await
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to compose the e-mail: {e}")))?
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to build the e-mail: {e}")))
+}
+
+/// PROTECT_EMAILED_LINKS=code: binds every share whose token the content carries to the
+/// destination addresses, committed before the message goes out. How many now ask for a code
+/// (a password share is left as it is), or the answer refusing to send: a link of ours that
+/// cannot be protected is not sent unprotected.
+async fn bind_links(
+    state: &AppState,
+    content: &str,
+    recipients: &Recipients,
+) -> std::result::Result<usize, HttpResponse> {
+    let addresses: Vec<String> = recipients
+        .addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut bound = 0;
+    for token in tokens_in(content) {
+        // Not ours (or not a token at all): nothing to bind.
+        let Ok(Verified { share, id }) = state.access.share(token) else {
+            continue;
+        };
+        let refuse = |why: &str| {
+            not_sent(
+                StatusCode::BAD_REQUEST,
+                format!("email-content: a link in the message cannot be protected by a code (PROTECT_EMAILED_LINKS=code): {why}"),
+            )
+        };
+        if matches!(share.guard, Guard::Unlocked(_)) {
+            return Err(refuse(
+                "it is a visitor's session of a protected link; send the link itself",
+            ));
+        }
+        if !share.token_type.is_some_and(|t| t.is_publication()) {
+            return Err(refuse(
+                "only publications open through the landing page, which asks for the code",
+            ));
+        }
+        match state.shares.bind(&id, &addresses).await {
+            Ok(Bound::Bound(_)) => {
+                tracing::info!(share = %id.fingerprint(), recipients = addresses.len(), "e-mailed link bound to its recipients");
+                bound += 1;
+            }
+            Ok(Bound::Password) => {}
+            Ok(Bound::NotFound) => {
+                return Err(refuse(
+                    "its share is not in the share registry; create a new link",
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.0, "e-mailed link not bound: the registry database is unavailable");
+                return Err(not_sent(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the share registry is unavailable: the link could not be protected, nothing was sent; try again later".into(),
+                ));
+            }
+        }
+    }
+    Ok(bound)
 }
 
 fn enabled(emails: &Emails) -> Result<&EmailService> {

@@ -8,6 +8,7 @@ pub mod openapi;
 mod roles;
 mod shares;
 mod tokens;
+mod unlock;
 mod user;
 mod users;
 
@@ -65,6 +66,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/tokens/decode")
             .post(tokens::decode)
+            .default_service(fallback::allow("POST")),
+    )
+    .service(
+        web::resource("/tokens/unlock")
+            .post(unlock::unlock)
+            .default_service(fallback::allow("POST")),
+    )
+    .service(
+        web::resource("/tokens/send-code")
+            .post(unlock::send_code)
             .default_service(fallback::allow("POST")),
     )
     .configure(token_type_routes)

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_redoc::Redoc;
 
-use super::{emails, gate, health, metrics, roles, shares, tokens, user, users};
+use super::{emails, gate, health, metrics, roles, shares, tokens, unlock, user, users};
 use crate::basic_auth::Caller;
 
 #[derive(OpenApi)]
@@ -18,6 +18,8 @@ use crate::basic_auth::Caller;
         tokens::create,
         tokens::validate,
         tokens::decode,
+        unlock::unlock,
+        unlock::send_code,
         user::get_profile,
         roles::get_roles,
         roles::put_roles,

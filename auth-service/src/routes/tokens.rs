@@ -12,10 +12,11 @@ use crate::api::{
 };
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
-use crate::domain::{ExpirationDate, ShareId, ShareToken, TokenType};
+use crate::domain::{ExpirationDate, Guard, ShareId, ShareToken, TokenType};
 use crate::error::{Error, Result};
+use crate::protection::{hash_password, Protection};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
-use crate::shares::{ShareRecord, Standing};
+use crate::shares::{ShareRecord, Standing, StoredProtection};
 use crate::telemetry;
 use auth_wire::MAX_LINK_BYTES;
 
@@ -26,9 +27,9 @@ const DENIED: &str = r#"{"granted":false,"validity":60}"#;
 /// types answer 404 whatever the body holds.
 #[utoipa::path(put, path = "/tokens/{token_type}", tag = "tokens",
     params(("token_type" = String, Path, description = "osimis-viewer-publication, stone-viewer-publication, ohif-viewer-publication, volview-viewer-publication, meddream-viewer-publication, meddream-instant-link, viewer-instant-link or download-instant-link")),
-    request_body(content = serde_json::Value, description = "The share", example = json!({"id": "share-1", "resources": [{"dicom-uid": "1.2.3", "level": "study"}], "type": "stone-viewer-publication", "expiration-date": "2030-01-01T00:00:00+00:00"})),
+    request_body(content = serde_json::Value, description = "The share. Ours: `max-uses`, and `protection`: `{\"password\": \"...\"}` (8 characters or more) or `{\"email-code\": [\"alice@example.org\"]}` (publications only); the answer repeats the method and addresses, never the password", example = json!({"id": "share-1", "resources": [{"dicom-uid": "1.2.3", "level": "study"}], "type": "stone-viewer-publication", "expiration-date": "2030-01-01T00:00:00+00:00"})),
     responses((status = 200, description = "The token and its link", body = serde_json::Value, example = json!({"request": {}, "token": "eyJ...", "url": "https://pacs.example.org/orthanc/stone-webviewer/index.html?study=1.2.3&selectedStudies=1.2.3&token=eyJ..."})),
-        (status = 400, description = "Not acceptable (type not configured, ids missing)"),
+        (status = 400, description = "Not acceptable (type not configured, ids missing; `protection` refused: an instant link, a password under 8 characters, a bad address, no landing page or e-mails; none given under REQUIRE_LINK_PROTECTION)"),
         (status = 401, description = "No or wrong Basic credentials"),
         (status = 404, description = "Unknown token type"),
         (status = 422, description = "The body is not JSON or lacks a field"),
@@ -68,6 +69,7 @@ pub async fn create_typed(
         .links
         .check(token_type, &request.resources)
         .map_err(|e| e.into_error(token_type))?;
+    check_protection(&state, token_type, request.protection.as_ref())?;
     if request.absurd_validity_duration {
         tracing::warn!("validity-duration beyond 100 years ignored (the Orthanc plugin sends one when none was given)");
     }
@@ -82,6 +84,15 @@ pub async fn create_typed(
         token_type: Some(token_type),
         expiration_date,
         validity_duration: request.validity_duration,
+        // A nonce of its own: two protected shares of one request never share a token.
+        guard: match request.protection {
+            Some(_) => Guard::Protected(format!("{:032x}", rand::random::<u128>())),
+            None => Guard::Open,
+        },
+    };
+    let protection = match &request.protection {
+        None => None,
+        Some(p) => Some(stored_protection(p).await?),
     };
     let (token, url, id) = if token_type == TokenType::MeddreamInstantLink {
         // The link carries MedDream's own token, minted now; no JWT of ours is involved.
@@ -94,21 +105,17 @@ pub async fn create_typed(
             .share_url(token_type, &share.resources, &token)
             .map_err(|e| e.into_error(token_type))?;
         check_link_sizes(&state, token_type, &share, &token, url.as_deref())?;
-        let id = record(
-            &state,
-            &caller,
-            &share,
-            token_type,
-            &token,
-            url.as_deref(),
-            request.max_uses,
-        )
-        .await?;
+        let terms = Terms {
+            max_uses: request.max_uses,
+            protection,
+        };
+        let id = record(&state, &caller, &share, &token, url.as_deref(), terms).await?;
         (token, url, Some(id))
     };
     // A share of ours has its registry id, the token's SHA-256, as is the fingerprint: no second
     // hash (and none at all when the line is filtered out).
-    tracing::info!(user = %caller.user, r#type = %token_type, token = %id.map_or_else(|| fingerprint(&token), |id| id.fingerprint()), resources = share.resources.len(), "share token created");
+    let method = request.protection.as_ref().map(|p| p.method().as_str());
+    tracing::info!(user = %caller.user, r#type = %token_type, token = %id.map_or_else(|| fingerprint(&token), |id| id.fingerprint()), resources = share.resources.len(), protection = method, "share token created");
     let response = CreateTokenResponse {
         request: CreateTokenEcho {
             id: share.id,
@@ -117,6 +124,7 @@ pub async fn create_typed(
             expiration_date: share.expiration_date.map(|d| d.to_echo()),
             validity_duration: share.validity_duration,
             max_uses: request.max_uses,
+            protection: request.protection.as_ref().map(Protection::echo),
         },
         token,
         url,
@@ -124,6 +132,60 @@ pub async fn create_typed(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(create_answer_json(&response)))
+}
+
+/// Protection is for publications opened through the landing page (the page asks for the
+/// secret); codes need e-mails. Under REQUIRE_LINK_PROTECTION a publication must bring one,
+/// unless PROTECT_EMAILED_LINKS=code protects it when it is e-mailed (OE2's share dialog).
+fn check_protection(
+    state: &AppState,
+    token_type: TokenType,
+    protection: Option<&Protection>,
+) -> Result<()> {
+    let refused = |detail: &str| Error::bad_request("protection refused", detail);
+    let settings = &state.protection.settings;
+    match protection {
+        None if settings.require && token_type.is_publication() && !settings.protect_emailed => {
+            Err(Error::bad_request(
+                "protection required",
+                "protection: REQUIRE_LINK_PROTECTION is on: give {\"password\": \"...\"} or {\"email-code\": [\"address\"]}",
+            ))
+        }
+        None => Ok(()),
+        Some(_) if !token_type.is_publication() => Err(refused(
+            "protection: instant links cannot be protected (only publications, which open through the landing page)",
+        )),
+        Some(_) if !state.links.through_landing(token_type) => Err(refused(
+            "protection: protected links need PUBLIC_LANDING_ROOT on auth-service (the landing page asks for the password or code)",
+        )),
+        Some(Protection::EmailCode(_)) if !state.protection.emails => Err(refused(
+            "protection.email-code: codes are sent by e-mail: set ENABLE_EMAILS=true on auth-service",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// What the registry keeps of a protection: a password only as its Argon2id hash, made off the
+/// async workers.
+async fn stored_protection(protection: &Protection) -> Result<StoredProtection> {
+    let password_hash = match protection {
+        Protection::Password(password) => {
+            let password = password.clone();
+            let hash = web::block(move || hash_password(&password))
+                .await
+                .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to hash a password: {e}")))??;
+            Some(hash)
+        }
+        Protection::EmailCode(_) => None,
+    };
+    Ok(StoredProtection {
+        method: protection.method(),
+        addresses: match protection {
+            Protection::EmailCode(addresses) => addresses.clone(),
+            Protection::Password(_) => Vec::new(),
+        },
+        password_hash,
+    })
 }
 
 /// Refuses a publication whose links would not get through: longer than [`MAX_LINK_BYTES`], a
@@ -169,16 +231,21 @@ fn check_link_sizes(
     Ok(())
 }
 
+/// What a share's creator asked for beyond the token's claims (ours).
+struct Terms {
+    max_uses: Option<u64>,
+    protection: Option<StoredProtection>,
+}
+
 /// Puts a new share in the registry (MedDream instant links are MedDream's tokens, not ours);
 /// gives its id.
 async fn record(
     state: &AppState,
     caller: &Caller,
     share: &ShareToken,
-    token_type: TokenType,
     token: &str,
     url: Option<&str>,
-    max_uses: Option<u64>,
+    terms: Terms,
 ) -> Result<ShareId> {
     // The same request gives the same token: one revoked or used up must not be handed out
     // again, and one already recorded needs nothing more.
@@ -190,7 +257,7 @@ async fn record(
     }
     let record = ShareRecord {
         id,
-        token_type: Some(token_type),
+        token_type: share.token_type,
         recorded: true,
         resources: share.resources.iter().map(ResourceDto::from).collect(),
         url: url.map(|u| u.replace(token, "")),
@@ -199,11 +266,13 @@ async fn record(
         expires_at: share
             .expiration_date
             .map(|d| d.instant().timestamp_millis()),
-        max_uses,
+        max_uses: terms.max_uses,
         use_count: 0,
         last_used_at: None,
         revoked_at: None,
         revoked_by: None,
+        protection: terms.protection,
+        locked_until: None,
     };
     // Handed out only once recorded: a link nobody can list, revoke or limit is never given.
     match state.shares.created(record).await {
@@ -295,85 +364,123 @@ pub async fn decode(
 }
 
 /// What opening a publication leads to, known before a use is counted.
-enum Opening {
+pub(super) enum Opening {
     Viewer(String),
     /// A MedDream link, minted (or reused) once the use is counted.
     Meddream,
 }
 
-async fn decode_answer(state: &AppState, token: &str, preview: bool) -> Result<DecodeResponse> {
-    let refused = |token_type: Option<&str>, code| DecodeResponse {
+impl Opening {
+    /// Where a share opens with `token` in the viewer link; None when it cannot open here (an
+    /// instant link, an old token without type, a viewer without public root).
+    pub(super) fn of(state: &AppState, share: &ShareToken, token: &str) -> Option<Opening> {
+        match share.token_type {
+            Some(TokenType::MeddreamViewerPublication) if state.meddream.is_some() => {
+                Some(Opening::Meddream)
+            }
+            Some(t) if t.is_publication() => state
+                .links
+                .viewer_url(t, &share.resources, token)
+                .ok()
+                .flatten()
+                .map(Opening::Viewer),
+            _ => None,
+        }
+    }
+
+    /// The link, once the use is counted.
+    pub(super) async fn url(self, state: &AppState, verified: &Verified) -> Result<String> {
+        match self {
+            Opening::Viewer(url) => Ok(url),
+            Opening::Meddream => {
+                state
+                    .meddream_publication_link(&verified.id, &verified.share.resources)
+                    .await
+            }
+        }
+    }
+}
+
+/// The answer for a token that does not open, and why.
+pub(super) fn refused(token_type: Option<&str>, code: DecodeErrorCode) -> DecodeResponse {
+    DecodeResponse {
         token_type: token_type.map(str::to_owned),
         error_code: Some(code),
         redirect_url: None,
         resources: vec![],
-    };
-    let Verified { share, id } = match state.access.share(token) {
+        protection: None,
+    }
+}
+
+/// A token checked as far as the registry and its expiry: what it is, or the answer that
+/// refuses it. Decode, unlock and send-code all start here.
+pub(super) async fn checked(
+    state: &AppState,
+    token: &str,
+) -> std::result::Result<(Verified, &'static str), DecodeResponse> {
+    let verified = match state.access.share(token) {
         Ok(verified) => verified,
-        Err(DecodeError::Invalid) => return Ok(refused(None, DecodeErrorCode::Invalid)),
+        Err(DecodeError::Invalid) => return Err(refused(None, DecodeErrorCode::Invalid)),
         Err(DecodeError::Unreadable { token_type, .. }) => {
-            return Ok(refused(
+            return Err(refused(
                 token_type.map(TokenType::as_str),
                 DecodeErrorCode::Unknown,
             ))
         }
     };
     // An old token without type: the Python service reports its type as "invalid".
-    let type_name = share.token_type.map_or("invalid", TokenType::as_str);
-    let now = Utc::now();
+    let type_name = verified
+        .share
+        .token_type
+        .map_or("invalid", TokenType::as_str);
     // A share created on another replica a moment ago is loaded here before it is judged (and
     // its opens counted).
-    state.shares.sight(&id).await;
-    if let Err(denial) = state.access.registered(&id) {
-        return Ok(refused(Some(type_name), denial_code(denial)));
+    state.shares.sight(&verified.id).await;
+    if let Err(denial) = state.access.registered(&verified.id) {
+        return Err(refused(Some(type_name), denial_code(denial)));
     }
-    if share.is_expired(now) {
-        return Ok(refused(Some(type_name), DecodeErrorCode::Expired));
+    if verified.share.is_expired(Utc::now()) {
+        return Err(refused(Some(type_name), DecodeErrorCode::Expired));
     }
-    let opening = match share.token_type {
-        Some(TokenType::MeddreamViewerPublication) if state.meddream.is_some() => {
-            Some(Opening::Meddream)
-        }
-        Some(t) if t.is_publication() => state
-            .links
-            .viewer_url(t, &share.resources, token)
-            .ok()
-            .flatten()
-            .map(Opening::Viewer),
-        _ => None,
+    Ok((verified, type_name))
+}
+
+async fn decode_answer(state: &AppState, token: &str, preview: bool) -> Result<DecodeResponse> {
+    let (verified, type_name) = match checked(state, token).await {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(answer),
     };
-    let Some(opening) = opening else {
+    let Some(opening) = Opening::of(state, &verified.share, token) else {
         return Ok(refused(Some(type_name), DecodeErrorCode::Unknown));
     };
+    // A protected link opens the landing page's form: what it needs, nothing of what it shares.
+    if state.access.unprotected(&verified).is_err() {
+        return super::unlock::needs(state, &verified, type_name).await;
+    }
     let opened = |redirect_url| DecodeResponse {
         token_type: Some(type_name.to_owned()),
         error_code: None,
         redirect_url,
-        resources: share.resources.iter().map(ResourceDto::from).collect(),
+        resources: verified.share.resources.iter().map(ResourceDto::from).collect(),
+        protection: None,
     };
     if preview {
         return Ok(opened(None));
     }
     // The use is counted before MedDream is asked: opens past a share's limit mint nothing.
-    if let Err(denial) = state.access.open(&id, now) {
+    if let Err(denial) = state.access.open(&verified.id, Utc::now()) {
         return Ok(refused(Some(type_name), denial_code(denial)));
     }
-    let url = match opening {
-        Opening::Viewer(url) => url,
-        Opening::Meddream => {
-            state
-                .meddream_publication_link(&id, &share.resources)
-                .await?
-        }
-    };
+    let url = opening.url(state, &verified).await?;
     Ok(opened(Some(url)))
 }
 
-fn denial_code(denial: Denial) -> DecodeErrorCode {
+pub(super) fn denial_code(denial: Denial) -> DecodeErrorCode {
     match denial {
         Denial::Revoked => DecodeErrorCode::Revoked,
         Denial::UsedUp => DecodeErrorCode::UsedUp,
         Denial::Expired => DecodeErrorCode::Expired,
         Denial::Missing | Denial::Invalid | Denial::Forbidden => DecodeErrorCode::Invalid,
+        Denial::Protected => DecodeErrorCode::PasswordRequired,
     }
 }

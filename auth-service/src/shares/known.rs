@@ -31,6 +31,11 @@ struct Entry {
     last_used: AtomicI64,
     /// Queued in `dirty` already: at most one queue push per share per flush.
     dirty: AtomicBool,
+    /// A protected link, or a share since bound to e-mail addresses: its own token opens only
+    /// the landing page's form (never lifted).
+    protected: AtomicBool,
+    /// Unix ms until which unlocking is refused after too many wrong attempts (0: never locked).
+    locked_until: AtomicI64,
 }
 
 /// A share as loaded from the database.
@@ -40,6 +45,23 @@ pub struct KnownShare {
     pub max_uses: Option<u64>,
     pub uses: u64,
     pub revoked: bool,
+    pub protected: bool,
+    /// Unix ms; `None` when never locked.
+    pub locked_until: Option<i64>,
+}
+
+impl KnownShare {
+    /// A share as recorded at creation: nothing used, nothing locked.
+    pub fn new(id: ShareId, max_uses: Option<u64>, protected: bool) -> KnownShare {
+        KnownShare {
+            id,
+            max_uses,
+            uses: 0,
+            revoked: false,
+            protected,
+            locked_until: None,
+        }
+    }
 }
 
 /// Use not yet written to the database, for one share.
@@ -174,6 +196,11 @@ impl KnownShares {
                 if share.revoked {
                     e.revoked.store(true, Ordering::Release);
                 }
+                if share.protected {
+                    e.protected.store(true, Ordering::Release);
+                }
+                e.locked_until
+                    .fetch_max(share.locked_until.unwrap_or(0), Ordering::AcqRel);
             }
             None => {
                 entries.insert(
@@ -185,6 +212,8 @@ impl KnownShares {
                         pending_uses: AtomicU64::new(0),
                         last_used: AtomicI64::new(0),
                         dirty: AtomicBool::new(false),
+                        protected: AtomicBool::new(share.protected),
+                        locked_until: AtomicI64::new(share.locked_until.unwrap_or(0)),
                     }),
                 );
             }
@@ -197,11 +226,35 @@ impl KnownShares {
         match self.entry(id) {
             Some(e) => e.revoked.store(true, Ordering::Release),
             None => self.insert(KnownShare {
-                id: *id,
-                max_uses: None,
-                uses: 0,
                 revoked: true,
+                ..KnownShare::new(*id, None, false)
             }),
+        }
+    }
+
+    /// Whether a share's own token is refused for data (see `Entry::protected`).
+    pub fn is_protected(&self, id: &ShareId) -> bool {
+        self.entry(id)
+            .is_some_and(|e| e.protected.load(Ordering::Acquire))
+    }
+
+    /// Marks a share held here protected (bound to e-mail addresses).
+    pub fn protect(&self, id: &ShareId) {
+        if let Some(e) = self.entry(id) {
+            e.protected.store(true, Ordering::Release);
+        }
+    }
+
+    /// Until when unlocking the share is refused (Unix ms), if it is locked at `now_ms`.
+    pub fn locked_until(&self, id: &ShareId, now_ms: i64) -> Option<i64> {
+        let until = self.entry(id)?.locked_until.load(Ordering::Acquire);
+        (until > now_ms).then_some(until)
+    }
+
+    /// Locks unlocking a share until `until_ms` (a later lock wins).
+    pub fn lock(&self, id: &ShareId, until_ms: i64) {
+        if let Some(e) = self.entry(id) {
+            e.locked_until.fetch_max(until_ms, Ordering::AcqRel);
         }
     }
 
@@ -271,12 +324,7 @@ mod tests {
     fn known(max_uses: Option<u64>) -> (KnownShares, ShareId) {
         let k = KnownShares::new();
         let id = ShareId::of_token("t");
-        k.insert(KnownShare {
-            id,
-            max_uses,
-            uses: 0,
-            revoked: false,
-        });
+        k.insert(KnownShare::new(id, max_uses, false));
         (k, id)
     }
 
@@ -312,12 +360,7 @@ mod tests {
         // A revocation that arrives before the share's load holds, and the load keeps it.
         k.revoke(&other);
         assert_eq!(k.standing(&other), Standing::Revoked);
-        k.insert(KnownShare {
-            id: other,
-            max_uses: Some(5),
-            uses: 0,
-            revoked: false,
-        });
+        k.insert(KnownShare::new(other, Some(5), false));
         assert_eq!(k.standing(&other), Standing::Revoked);
     }
 
@@ -328,12 +371,28 @@ mod tests {
         k.note_use(&id, 5_500);
         assert_eq!(k.take_pending()[0].last_used, Some(5_000));
         assert_eq!(k.open(&id, 6_000), Standing::Active);
-        k.insert(KnownShare {
-            id,
-            max_uses: None,
-            uses: 0,
-            revoked: false,
-        });
+        k.insert(KnownShare::new(id, None, false));
         assert_eq!(k.take_pending()[0].uses, 1);
+    }
+
+    #[test]
+    fn protection_and_locks_are_kept_by_reloads_and_never_lifted() {
+        let (k, id) = known(None);
+        assert!(!k.is_protected(&id));
+        k.protect(&id);
+        k.insert(KnownShare::new(id, None, false));
+        assert!(k.is_protected(&id), "a reload of an older row keeps it");
+        assert_eq!(k.locked_until(&id, 100), None);
+        k.lock(&id, 1_000);
+        assert_eq!(k.locked_until(&id, 100), Some(1_000));
+        assert_eq!(k.locked_until(&id, 1_000), None, "the lock ends");
+        k.insert(KnownShare {
+            locked_until: Some(500),
+            ..KnownShare::new(id, None, false)
+        });
+        assert_eq!(k.locked_until(&id, 100), Some(1_000), "the later lock wins");
+        let unknown = ShareId::of_token("not held here");
+        k.protect(&unknown);
+        assert!(!k.is_protected(&unknown));
     }
 }

@@ -6,10 +6,16 @@ mod known;
 mod record;
 mod registry;
 mod store;
+mod unlocking;
 
 pub use known::{KnownShare, KnownShares, Standing, UseDelta};
-pub use record::{Cursor, ShareFilter, SharePage, ShareRecord, ShareState, ShareView};
+pub use record::{
+    Cursor, ShareFilter, SharePage, ShareRecord, ShareState, ShareView, StoredProtection,
+};
 pub use registry::{
     RegistryOptions, SettingFollower, ShareRegistry, Unavailable, FLUSH_INTERVAL, POLL_INTERVAL,
 };
-pub use store::{Change, ChangeCursor, ChangesRead, ShareStore, DEFAULT_TIMEOUT};
+pub use store::{
+    Bound, Change, ChangeCursor, ChangesRead, CodeIssue, NewCode, SendLimit, ShareStore, UnlockState,
+    DEFAULT_TIMEOUT,
+};

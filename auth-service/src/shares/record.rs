@@ -4,6 +4,37 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ResourceDto;
 use crate::domain::{ShareId, TokenType};
+use auth_wire::{ProtectionEcho, ProtectionMethod};
+
+/// How a share is protected, as the registry holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredProtection {
+    pub method: ProtectionMethod,
+    /// The addresses a code may be sent to (`email-code`), as given.
+    pub addresses: Vec<String>,
+    /// The password's Argon2id hash (PHC string), written at creation. Reads of the registry
+    /// leave it out: only the unlock check reads it.
+    pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for StoredProtection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredProtection")
+            .field("method", &self.method)
+            .field("addresses", &self.addresses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredProtection {
+    pub fn echo(&self) -> ProtectionEcho {
+        ProtectionEcho {
+            method: self.method,
+            email_code: (self.method == ProtectionMethod::EmailCode)
+                .then(|| self.addresses.clone()),
+        }
+    }
+}
 
 /// One row of the registry. Times are Unix milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +57,10 @@ pub struct ShareRecord {
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub revoked_by: Option<String>,
+    /// A protected link, or a share bound to e-mail addresses since.
+    pub protection: Option<StoredProtection>,
+    /// Unix ms until which unlocking is refused (too many wrong attempts).
+    pub locked_until: Option<i64>,
 }
 
 /// Where a share stands, as listed and filtered. One state each, in this order of precedence.
@@ -78,6 +113,11 @@ impl ShareRecord {
             revoked_at: self.revoked_at.and_then(time),
             revoked_by: self.revoked_by.clone(),
             state: self.state(now_ms),
+            protection: self.protection.as_ref().map(StoredProtection::echo),
+            locked_until: self
+                .locked_until
+                .filter(|until| *until > now_ms)
+                .and_then(time),
         }
     }
 }
@@ -112,6 +152,12 @@ pub struct ShareView {
     #[serde(rename = "revoked-by")]
     pub revoked_by: Option<String>,
     pub state: ShareState,
+    /// Ours: how the link is protected (method and addresses; never the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<ProtectionEcho>,
+    /// While unlocking is refused after too many wrong attempts.
+    #[serde(rename = "locked-until", default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// `GET /shares` answer: newest first; `next-cursor` fetches the following page.

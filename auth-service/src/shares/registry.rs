@@ -232,12 +232,7 @@ impl ShareRegistry {
             return Ok(standing);
         }
         let id = record.id;
-        let share = KnownShare {
-            id,
-            max_uses: record.max_uses,
-            uses: 0,
-            revoked: false,
-        };
+        let share = KnownShare::new(id, record.max_uses, record.protection.is_some());
         let revoked = self.commit(record).await?;
         self.known.insert(share);
         for revoked in &revoked {

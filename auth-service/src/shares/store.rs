@@ -16,7 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Connection};
 
 use super::known::{KnownShare, UseDelta};
-use super::record::{ShareFilter, ShareRecord, ShareState};
+use super::record::{ShareFilter, ShareRecord, ShareState, StoredProtection};
+use auth_wire::ProtectionMethod;
 use crate::api::ResourceDto;
 use crate::domain::{ShareId, TokenType};
 use crate::metrics::DependencyCalls;
@@ -25,7 +26,7 @@ use crate::metrics::DependencyCalls;
 /// to read `changes`).
 pub const CHANGES_CHANNEL: &str = "auth_service_changes";
 
-/// Rows in one multi-row INSERT: 9 binds each stays far below both databases' bind limits.
+/// Rows in one multi-row INSERT: 12 binds each stays far below both databases' bind limits.
 const ROWS_PER_STATEMENT: usize = 500;
 /// How long a request waits for a connection before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -147,10 +148,25 @@ type Row = (
     Option<i64>,
     Option<String>,
     bool,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
 );
 
 const COLUMNS: &str = "id, token_type, resources, url, created_at, created_by, expires_at, \
-                       max_uses, use_count, last_used_at, revoked_at, revoked_by, recorded";
+                       max_uses, use_count, last_used_at, revoked_at, revoked_by, recorded, \
+                       protection, protection_addresses, locked_until";
+
+/// What validation needs of a share (`KnownShare`), as selected.
+const KNOWN_COLUMNS: &str = "id, max_uses, use_count, revoked_at, protection, locked_until";
+type KnownRow = (
+    String,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
 
 /// A bind value of a query built at run time.
 enum Arg {
@@ -280,12 +296,17 @@ impl ShareStore {
         now_ms: i64,
     ) -> Result<Vec<ShareId>, sqlx::Error> {
         let mut seen = std::collections::HashSet::new();
-        let rows: Vec<(&ShareRecord, String, String)> = records
+        let rows: Vec<(&ShareRecord, String, String, Option<String>)> = records
             .iter()
             .filter(|r| seen.insert(r.id))
             .map(|r| {
                 let resources = serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".into());
-                (r, r.id.to_string(), resources)
+                let addresses = r
+                    .protection
+                    .as_ref()
+                    .filter(|p| p.method == ProtectionMethod::EmailCode)
+                    .map(|p| serde_json::to_string(&p.addresses).unwrap_or_else(|_| "[]".into()));
+                (r, r.id.to_string(), resources, addresses)
             })
             .collect();
         if rows.is_empty() {
@@ -298,9 +319,11 @@ impl ShareStore {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO shares (id, token_type, resources, url, created_at, created_by, \
-                     expires_at, max_uses, use_count) ",
+                     expires_at, max_uses, use_count, protection, password_hash, \
+                     protection_addresses) ",
                 );
-                insert.push_values(chunk, |mut row, (r, id, resources)| {
+                insert.push_values(chunk, |mut row, (r, id, resources, addresses)| {
+                    let protection = r.protection.as_ref();
                     row.push_bind(id.as_str())
                         .push_bind(r.token_type.map_or("", TokenType::as_str))
                         .push_bind(resources.as_str())
@@ -309,13 +332,18 @@ impl ShareStore {
                         .push_bind(r.created_by.as_str())
                         .push_bind(r.expires_at)
                         .push_bind(r.max_uses.map(clamp))
-                        .push_bind(0_i64);
+                        .push_bind(0_i64)
+                        .push_bind(protection.map(|p| p.method.as_str()))
+                        .push_bind(protection.and_then(|p| p.password_hash.as_deref()))
+                        .push_bind(addresses.as_deref());
                 });
                 insert.push(
                     " ON CONFLICT (id) DO UPDATE SET token_type = excluded.token_type, \
                      resources = excluded.resources, url = excluded.url, \
                      created_at = excluded.created_at, created_by = excluded.created_by, \
                      expires_at = excluded.expires_at, max_uses = excluded.max_uses, \
+                     protection = excluded.protection, password_hash = excluded.password_hash, \
+                     protection_addresses = excluded.protection_addresses, \
                      recorded = TRUE WHERE shares.recorded = FALSE RETURNING id, revoked_at",
                 );
                 written.extend(
@@ -330,8 +358,8 @@ impl ShareStore {
                     written.iter().map(|(id, _)| id.as_str()).collect();
                 let links: Vec<(&str, &str)> = rows
                     .iter()
-                    .filter(|(_, id, _)| new.contains(id.as_str()))
-                    .flat_map(|(r, id, _)| {
+                    .filter(|(_, id, _, _)| new.contains(id.as_str()))
+                    .flat_map(|(r, id, _, _)| {
                         resource_ids(&r.resources)
                             .into_iter()
                             .map(move |resource| (resource, id.as_str()))
@@ -601,6 +629,17 @@ impl ShareStore {
             )
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "DELETE FROM unlock_codes WHERE expires_at < $1 \
+                 OR share_id NOT IN (SELECT id FROM shares)",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM code_sends WHERE sent_at < $1")
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM use_batches WHERE applied_at < $1")
                 .bind(before_ms)
                 .execute(&mut *tx)
@@ -618,16 +657,17 @@ impl ShareStore {
     /// What validation needs of every share (all of them, or those named, a few hundred per
     /// query).
     pub async fn known(&self, only: Option<&[String]>) -> Result<Vec<KnownShare>, sqlx::Error> {
-        const BASE: &str = "SELECT id, max_uses, use_count, revoked_at FROM shares";
-        let rows: Vec<(String, Option<i64>, i64, Option<i64>)> = self
+        let base = format!("SELECT {KNOWN_COLUMNS} FROM shares");
+        let base = base.as_str();
+        let rows: Vec<KnownRow> = self
             .bounded(async {
                 on_pool!(self, pool => {
                     match only {
-                        None => sqlx::query_as(BASE).fetch_all(pool).await,
+                        None => sqlx::query_as(base).fetch_all(pool).await,
                         Some(ids) => {
                             let mut rows = Vec::with_capacity(ids.len());
                             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                                let mut select = sqlx::QueryBuilder::new(BASE);
+                                let mut select = sqlx::QueryBuilder::new(base);
                                 select.push(" WHERE id IN (");
                                 let mut list = select.separated(", ");
                                 for id in chunk {
@@ -642,17 +682,7 @@ impl ShareStore {
                 })
             })
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, max_uses, uses, revoked_at)| {
-                Some(KnownShare {
-                    id: ShareId::parse(&id)?,
-                    max_uses: max_uses.map(unclamp),
-                    uses: unclamp(uses),
-                    revoked: revoked_at.is_some(),
-                })
-            })
-            .collect())
+        Ok(rows.into_iter().filter_map(known_from_row).collect())
     }
 
     /// Where a follower starts: every change committed now is behind it. Read before the shares
@@ -820,6 +850,10 @@ impl ShareStore {
     }
 }
 
+// Protected links: their state and codes (after the macros above, which it uses).
+mod protection;
+pub use protection::{Bound, CodeIssue, NewCode, SendLimit, UnlockState};
+
 /// The migrations, on a connection of their own without the statement bound: building an index
 /// on a large table may take longer than any request should.
 async fn migrate_postgres(options: &PgConnectOptions, timeout: Duration) -> anyhow::Result<()> {
@@ -878,6 +912,32 @@ fn resource_ids(resources: &[ResourceDto]) -> Vec<&str> {
     ids
 }
 
+fn known_from_row(row: KnownRow) -> Option<KnownShare> {
+    let (id, max_uses, uses, revoked_at, protection, locked_until) = row;
+    Some(KnownShare {
+        id: ShareId::parse(&id)?,
+        max_uses: max_uses.map(unclamp),
+        uses: unclamp(uses),
+        revoked: revoked_at.is_some(),
+        protected: protection.is_some(),
+        locked_until,
+    })
+}
+
+/// The protection columns as a record shows them (the hash is never read here).
+fn protection_from_columns(
+    method: Option<&str>,
+    addresses: Option<&str>,
+) -> Option<StoredProtection> {
+    Some(StoredProtection {
+        method: ProtectionMethod::parse(method?)?,
+        addresses: addresses
+            .and_then(|a| serde_json::from_str(a).ok())
+            .unwrap_or_default(),
+        password_hash: None,
+    })
+}
+
 fn from_row(row: Row) -> Option<ShareRecord> {
     let (
         id,
@@ -893,6 +953,9 @@ fn from_row(row: Row) -> Option<ShareRecord> {
         revoked_at,
         revoked_by,
         recorded,
+        protection,
+        addresses,
+        locked_until,
     ) = row;
     // A revocation's own row (recorded = false) has no type yet.
     let token_type = match TokenType::parse(&token_type) {
@@ -914,6 +977,8 @@ fn from_row(row: Row) -> Option<ShareRecord> {
         last_used_at: last,
         revoked_at,
         revoked_by,
+        protection: protection_from_columns(protection.as_deref(), addresses.as_deref()),
+        locked_until,
     })
 }
 

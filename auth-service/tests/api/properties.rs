@@ -1,7 +1,7 @@
 //! Property tests: the codec round-trips anything and the decode path never panics or grants
 //! on arbitrary input.
 use auth_service::access::{AccessPolicy, Target};
-use auth_service::domain::{Level, Resource, ShareToken, TokenType};
+use auth_service::domain::{Guard, Level, Resource, ShareId, ShareToken, TokenType};
 use auth_service::share_token::ShareTokenCodec;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -46,6 +46,15 @@ fn resource() -> impl Strategy<Value = Resource> {
         })
 }
 
+/// Plain tokens mostly, and the claims of protected links and of their unlocked sessions.
+fn guard() -> impl Strategy<Value = Guard> {
+    prop_oneof![
+        3 => Just(Guard::Open),
+        1 => "[0-9a-f]{32}".prop_map(Guard::Protected),
+        1 => any::<String>().prop_map(|t| Guard::Unlocked(ShareId::of_token(&t))),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -55,9 +64,11 @@ proptest! {
         resources in proptest::collection::vec(resource(), 0..5),
         type_index in 0usize..8,
         duration in proptest::option::of(-1_000_000i64..1_000_000),
+        guard in guard(),
     ) {
         let token_type = TokenType::ALL[type_index];
-        let share = ShareToken { id, resources, token_type: Some(token_type), expiration_date: None, validity_duration: duration };
+        let plain = guard == Guard::Open;
+        let share = ShareToken { id, resources, token_type: Some(token_type), expiration_date: None, validity_duration: duration, guard };
         let token = codec().encode(&share, token_type);
         prop_assert_eq!(codec().decode(&token), Ok(share.clone()));
         // Byte layout: PyJWT header, ASCII-only compact payload with keys in the Python order.
@@ -70,6 +81,9 @@ proptest! {
         let order = ["\"resources\":", "\"type\":", "\"expiration_date\":", "\"validity_duration\":"];
         let positions: Vec<usize> = order.iter().map(|k| text.rfind(k).unwrap_or(0)).collect();
         prop_assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", text);
+        // A plain token carries none of our protection claims: its bytes stay the Python
+        // service's.
+        prop_assert_eq!(plain, !text.contains("\"protected\":") && !text.contains("\"unlocked\":"), "{}", text);
     }
 
     #[test]
@@ -126,6 +140,7 @@ fn make_token(kind: &TokenKind, uids: &[String], now: chrono::DateTime<chrono::U
         token_type: Some(TokenType::StoneViewerPublication),
         expiration_date,
         validity_duration: None,
+        guard: Guard::Open,
     };
     let t = TokenType::StoneViewerPublication;
     match kind {

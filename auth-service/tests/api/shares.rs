@@ -173,6 +173,8 @@ pub fn share_record(
         last_used_at: None,
         revoked_at: None,
         revoked_by: None,
+        protection: None,
+        locked_until: None,
     }
 }
 

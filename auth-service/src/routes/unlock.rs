@@ -108,8 +108,8 @@ impl Secret {
     }
 }
 
-fn unavailable(e: crate::shares::Unavailable) -> Error {
-    tracing::warn!(error = %e.0, "protected link: the registry database is unavailable");
+fn unavailable(e: sqlx::Error) -> Error {
+    tracing::warn!(error = %e, "protected link: the registry database is unavailable");
     Error::Unavailable {
         error: "share registry unavailable",
         detail: Some("the protected link cannot be checked now; try again later".into()),
@@ -136,16 +136,13 @@ async fn protection_state(
         .store()
         .unlock_state(&verified.id, now - millis(FAILURE_WINDOW))
         .await
-        .map_err(|e| unavailable(crate::shares::Unavailable(e)))?;
+        .map_err(unavailable)?;
     Ok(match read {
         // Protected by its claim, yet no protected record: nothing can unlock it.
         None => Err(refused(Some(type_name), DecodeErrorCode::Invalid)),
         Some(lock) if lock.revoked => Err(refused(Some(type_name), DecodeErrorCode::Revoked)),
         Some(mut lock) => {
-            // The lock this replica heard of may be ahead of the row read (a replica's commit
-            // racing this read): the later one holds.
-            let known = state.shares.known().locked_until(&verified.id, now);
-            lock.locked_until = lock.locked_until.max(known).filter(|until| *until > now);
+            lock.locked_until = lock.locked_until.filter(|until| *until > now);
             Ok(lock)
         }
     })
@@ -275,7 +272,7 @@ async fn unlock_answer(state: &AppState, token: &str, secret: Secret) -> Result<
         .store()
         .unlocked(&verified.id, code_address.as_deref(), now.timestamp_millis())
         .await
-        .map_err(|e| unavailable(crate::shares::Unavailable(e)))?;
+        .map_err(unavailable)?;
     if !opened {
         // Locked or revoked meanwhile (by another replica), or the code used by a racing
         // request: say which.
@@ -319,13 +316,16 @@ async fn wrong(
     mut lock: UnlockState,
     code: DecodeErrorCode,
 ) -> Result<DecodeResponse> {
+    let now = Utc::now().timestamp_millis();
     let (failures, locked) = state
         .shares
+        .store()
         .count_failure(
             &verified.id,
-            millis(FAILURE_WINDOW),
+            now,
+            now - millis(FAILURE_WINDOW),
             MAX_FAILURES,
-            millis(LOCK_DURATION),
+            now + millis(LOCK_DURATION),
         )
         .await
         .map_err(unavailable)?;
@@ -350,7 +350,7 @@ async fn matching_code(
         .store()
         .codes(id)
         .await
-        .map_err(|e| unavailable(crate::shares::Unavailable(e)))?;
+        .map_err(unavailable)?;
     let now = Utc::now().timestamp_millis();
     let key: &CodeKey = &state.protection.codes;
     let mut found = CodeMatch::None;
@@ -447,7 +447,7 @@ async fn send_code_answer(
         .store()
         .issue_code(&verified.id, &code_row, limit)
         .await
-        .map_err(|e| unavailable(crate::shares::Unavailable(e)))?;
+        .map_err(unavailable)?;
     if let CodeIssue::TooMany { retry_after_ms } = issued {
         let mut protection = info(&lock);
         protection.retry_after = Some(u64::try_from(retry_after_ms).map_or(1, |ms| ms.div_ceil(1000)));

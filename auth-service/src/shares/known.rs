@@ -34,8 +34,6 @@ struct Entry {
     /// A protected link, or a share since bound to e-mail addresses: its own token opens only
     /// the landing page's form (never lifted).
     protected: AtomicBool,
-    /// Unix ms until which unlocking is refused after too many wrong attempts (0: never locked).
-    locked_until: AtomicI64,
 }
 
 /// A share as loaded from the database.
@@ -46,8 +44,6 @@ pub struct KnownShare {
     pub uses: u64,
     pub revoked: bool,
     pub protected: bool,
-    /// Unix ms; `None` when never locked.
-    pub locked_until: Option<i64>,
 }
 
 impl KnownShare {
@@ -59,7 +55,6 @@ impl KnownShare {
             uses: 0,
             revoked: false,
             protected,
-            locked_until: None,
         }
     }
 }
@@ -199,8 +194,6 @@ impl KnownShares {
                 if share.protected {
                     e.protected.store(true, Ordering::Release);
                 }
-                e.locked_until
-                    .fetch_max(share.locked_until.unwrap_or(0), Ordering::AcqRel);
             }
             None => {
                 entries.insert(
@@ -213,7 +206,6 @@ impl KnownShares {
                         last_used: AtomicI64::new(0),
                         dirty: AtomicBool::new(false),
                         protected: AtomicBool::new(share.protected),
-                        locked_until: AtomicI64::new(share.locked_until.unwrap_or(0)),
                     }),
                 );
             }
@@ -242,19 +234,6 @@ impl KnownShares {
     pub fn protect(&self, id: &ShareId) {
         if let Some(e) = self.entry(id) {
             e.protected.store(true, Ordering::Release);
-        }
-    }
-
-    /// Until when unlocking the share is refused (Unix ms), if it is locked at `now_ms`.
-    pub fn locked_until(&self, id: &ShareId, now_ms: i64) -> Option<i64> {
-        let until = self.entry(id)?.locked_until.load(Ordering::Acquire);
-        (until > now_ms).then_some(until)
-    }
-
-    /// Locks unlocking a share until `until_ms` (a later lock wins).
-    pub fn lock(&self, id: &ShareId, until_ms: i64) {
-        if let Some(e) = self.entry(id) {
-            e.locked_until.fetch_max(until_ms, Ordering::AcqRel);
         }
     }
 
@@ -376,21 +355,12 @@ mod tests {
     }
 
     #[test]
-    fn protection_and_locks_are_kept_by_reloads_and_never_lifted() {
+    fn protection_is_kept_by_reloads_and_never_lifted() {
         let (k, id) = known(None);
         assert!(!k.is_protected(&id));
         k.protect(&id);
         k.insert(KnownShare::new(id, None, false));
         assert!(k.is_protected(&id), "a reload of an older row keeps it");
-        assert_eq!(k.locked_until(&id, 100), None);
-        k.lock(&id, 1_000);
-        assert_eq!(k.locked_until(&id, 100), Some(1_000));
-        assert_eq!(k.locked_until(&id, 1_000), None, "the lock ends");
-        k.insert(KnownShare {
-            locked_until: Some(500),
-            ..KnownShare::new(id, None, false)
-        });
-        assert_eq!(k.locked_until(&id, 100), Some(1_000), "the later lock wins");
         let unknown = ShareId::of_token("not held here");
         k.protect(&unknown);
         assert!(!k.is_protected(&unknown));

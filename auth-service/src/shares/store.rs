@@ -158,15 +158,8 @@ const COLUMNS: &str = "id, token_type, resources, url, created_at, created_by, e
                        protection, protection_addresses, locked_until";
 
 /// What validation needs of a share (`KnownShare`), as selected.
-const KNOWN_COLUMNS: &str = "id, max_uses, use_count, revoked_at, protection, locked_until";
-type KnownRow = (
-    String,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
+const KNOWN_COLUMNS: &str = "id, max_uses, use_count, revoked_at, protection";
+type KnownRow = (String, Option<i64>, i64, Option<i64>, Option<String>);
 
 /// A bind value of a query built at run time.
 enum Arg {
@@ -913,14 +906,13 @@ fn resource_ids(resources: &[ResourceDto]) -> Vec<&str> {
 }
 
 fn known_from_row(row: KnownRow) -> Option<KnownShare> {
-    let (id, max_uses, uses, revoked_at, protection, locked_until) = row;
+    let (id, max_uses, uses, revoked_at, protection) = row;
     Some(KnownShare {
         id: ShareId::parse(&id)?,
         max_uses: max_uses.map(unclamp),
         uses: unclamp(uses),
         revoked: revoked_at.is_some(),
         protected: protection.is_some(),
-        locked_until,
     })
 }
 

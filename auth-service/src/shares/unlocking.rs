@@ -1,6 +1,5 @@
-//! The registry's protected-link calls that change what validation sees here at once: a binding
-//! (the share's own token refused from now on) and a lock (unlocking refused here without asking
-//! the database). The other replicas learn both through `changes`.
+//! The registry's protected-link call that changes what validation sees here at once: a binding
+//! (the share's own token refused from now on; the other replicas learn it through `changes`).
 use chrono::Utc;
 
 use super::registry::{ShareRegistry, Unavailable};
@@ -17,25 +16,5 @@ impl ShareRegistry {
             self.known.protect(id);
         }
         Ok(bound)
-    }
-
-    /// Counts a wrong password or code (see `ShareStore::count_failure`): the attempts counted
-    /// in the window, and the lock when this one locked the share.
-    pub async fn count_failure(
-        &self,
-        id: &ShareId,
-        window_ms: i64,
-        max_failures: u32,
-        lock_ms: i64,
-    ) -> Result<(u32, Option<i64>), Unavailable> {
-        let now = Utc::now().timestamp_millis();
-        let (failures, locked) = self
-            .store
-            .count_failure(id, now, now - window_ms, max_failures, now + lock_ms)
-            .await?;
-        if let Some(until) = locked {
-            self.known.lock(id, until);
-        }
-        Ok((failures, locked))
     }
 }

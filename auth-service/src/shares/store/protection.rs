@@ -1,7 +1,8 @@
 //! The registry's side of protected links: what an unlock attempt reads, the wrong attempts that
-//! lock a share (counted in the share's row, so every replica counts the same attempts, and the
-//! lock announced through `changes`), codes (a keyed hash per share and address) and the sends
-//! allowed per share, and e-mail bindings. Each write that must not race with another on the same
+//! lock a share (counted in the share's row, which every unlock attempt on every replica reads:
+//! a lock holds everywhere from its commit on), codes (a keyed hash per share and address) and
+//! the sends allowed per share, and e-mail bindings (announced through `changes`: validation on
+//! the other replicas refuses the share's own token from memory). Each write that must not race with another on the same
 //! share starts with an UPDATE of its row: PostgreSQL then holds the row lock, SQLite its writer
 //! lock, until the transaction ends.
 use auth_wire::ProtectionMethod;
@@ -133,7 +134,7 @@ impl ShareStore {
 
     /// Counts a wrong password or code: attempts older than `window_start_ms` are forgotten; the
     /// attempt that reaches `max_failures` locks the share until `lock_until_ms` (and starts the
-    /// count again), announced to the other replicas. Returns the attempts counted and the lock.
+    /// count again). Returns the attempts counted and the lock.
     pub async fn count_failure(
         &self,
         id: &ShareId,
@@ -170,8 +171,6 @@ impl ShareStore {
                     .bind(lock_until_ms)
                     .execute(&mut *tx)
                     .await?;
-                    add_change!(tx, CHANGE_SHARE, &id, now_ms);
-                    notify!(self, tx);
                     locked = Some(lock_until_ms);
                 }
                 tx.commit().await?;

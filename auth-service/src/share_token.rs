@@ -17,9 +17,7 @@ use sha2::Sha256;
 
 use auth_wire::claims::ShareClaims;
 
-use crate::domain::{
-    DateStyle, ExpirationDate, Guard, Resource, ShareId, ShareToken, TokenType,
-};
+use crate::domain::{DateStyle, ExpirationDate, Guard, Resource, ShareId, ShareToken, TokenType};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, PyJWT's header.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -158,10 +156,12 @@ fn share_from_claims(c: ClaimsIn) -> Result<ShareToken, DecodeError> {
     let guard = match (c.protected, c.unlocked) {
         (None, None) => Guard::Open,
         (Some(nonce), None) => Guard::Protected(nonce),
-        (None, Some(id)) => Guard::Unlocked(ShareId::parse(&id).ok_or(DecodeError::Unreadable {
-            token_type,
-            reason: "unlocked share id unreadable",
-        })?),
+        (None, Some(id)) => {
+            Guard::Unlocked(ShareId::parse(&id).ok_or(DecodeError::Unreadable {
+                token_type,
+                reason: "unlocked share id unreadable",
+            })?)
+        }
         (Some(_), Some(_)) => {
             return Err(DecodeError::Unreadable {
                 token_type,

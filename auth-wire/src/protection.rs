@@ -59,7 +59,11 @@ impl fmt::Debug for ProtectionRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtectionEcho {
     pub method: ProtectionMethod,
-    #[serde(rename = "email-code", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "email-code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_code: Option<Vec<String>>,
 }
 
@@ -82,7 +86,11 @@ pub struct ProtectionInfo {
     #[serde(rename = "code-sent", default, skip_serializing_if = "Option::is_none")]
     pub code_sent: Option<CodeSent>,
     /// With `too-many-codes`: seconds until another code may be sent.
-    #[serde(rename = "retry-after", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "retry-after",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_after: Option<u64>,
 }
 

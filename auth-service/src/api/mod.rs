@@ -167,9 +167,8 @@ fn parse_protection(node: &Node) -> Result<Protection, Error> {
             "protection: only password or email-code",
         ));
     }
-    let refused = |e: crate::protection::ProtectionRefused| {
-        Error::bad_request("protection refused", e.0)
-    };
+    let refused =
+        |e: crate::protection::ProtectionRefused| Error::bad_request("protection refused", e.0);
     match (node.get("password"), node.get("email-code")) {
         (Some(Node::Str(text)), None) => Protection::password(text).map_err(refused),
         (None, Some(Node::Array(items))) => {
@@ -184,9 +183,7 @@ fn parse_protection(node: &Node) -> Result<Protection, Error> {
                 .collect::<Result<Vec<&str>, Error>>()?;
             Protection::email_code(texts).map_err(refused)
         }
-        (Some(_), None) => Err(Error::invalid_body(
-            "protection.password: must be a string",
-        )),
+        (Some(_), None) => Err(Error::invalid_body("protection.password: must be a string")),
         (None, Some(_)) => Err(Error::invalid_body(
             "protection.email-code: must be a list of addresses",
         )),

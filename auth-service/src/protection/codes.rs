@@ -80,6 +80,11 @@ mod tests {
         assert!(!key.matches(&share, "bob@example.org", "012345", &stored));
         let other_key = CodeKey::new(&SecretString::from("k2"));
         assert!(!other_key.matches(&share, "alice@example.org", "012345", &stored));
-        assert!(!key.matches(&share, "alice@example.org", "12345", &key.hash(&share, "alice@example.org", "12345")));
+        assert!(!key.matches(
+            &share,
+            "alice@example.org",
+            "12345",
+            &key.hash(&share, "alice@example.org", "12345")
+        ));
     }
 }

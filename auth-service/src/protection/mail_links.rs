@@ -16,7 +16,11 @@ pub fn tokens_in(text: &str) -> Vec<&str> {
             .map_or(bytes.len(), |n| at + n);
         let run = &text[at..end];
         let parts: Vec<&str> = run.split('.').collect();
-        if starts_run && parts.len() == 3 && parts.iter().all(|p| !p.is_empty()) && !found.contains(&run) {
+        if starts_run
+            && parts.len() == 3
+            && parts.iter().all(|p| !p.is_empty())
+            && !found.contains(&run)
+        {
             found.push(run);
         }
         from = end.max(at + 3);

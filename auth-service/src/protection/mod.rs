@@ -16,7 +16,7 @@ pub use codes::{CodeKey, CODE_DIGITS};
 pub use mail_links::tokens_in;
 pub use password::{hash_password, verify_password};
 pub use rules::{
-    Protection, ProtectionRefused, CODE_SENDS_PER_WINDOW, CODE_SEND_WINDOW,
-    CODE_VALIDITY, FAILURE_WINDOW, LOCK_DURATION, MAX_ADDRESSES, MAX_FAILURES,
-    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
+    Protection, ProtectionRefused, CODE_SENDS_PER_WINDOW, CODE_SEND_WINDOW, CODE_VALIDITY,
+    FAILURE_WINDOW, LOCK_DURATION, MAX_ADDRESSES, MAX_FAILURES, MAX_PASSWORD_BYTES,
+    MIN_PASSWORD_CHARS,
 };

@@ -55,9 +55,7 @@ impl Protection {
         let mut kept: Vec<String> = Vec::new();
         for (i, text) in addresses.into_iter().enumerate() {
             let address = lettre::Address::from_str(text.trim()).map_err(|_| {
-                ProtectionRefused(format!(
-                    "protection.email-code[{i}]: not an e-mail address"
-                ))
+                ProtectionRefused(format!("protection.email-code[{i}]: not an e-mail address"))
             })?;
             let address = address.to_string();
             if !kept.iter().any(|a| a.eq_ignore_ascii_case(&address)) {
@@ -111,7 +109,10 @@ mod tests {
     #[test]
     fn passwords_need_eight_characters_and_never_show_in_errors_or_debug() {
         assert!(Protection::password("1234567").is_err());
-        assert!(Protection::password("ééééééé").is_err(), "characters, not bytes");
+        assert!(
+            Protection::password("ééééééé").is_err(),
+            "characters, not bytes"
+        );
         let p = Protection::password("s3cret-pw").expect("long enough");
         assert!(!format!("{p:?}").contains("s3cret"));
         assert_eq!(p.echo().email_code, None);
@@ -135,7 +136,9 @@ mod tests {
             "protection.email-code[1]: not an e-mail address"
         );
         assert!(Protection::email_code([]).is_err());
-        let many: Vec<String> = (0..=MAX_ADDRESSES).map(|i| format!("u{i}@x.test")).collect();
+        let many: Vec<String> = (0..=MAX_ADDRESSES)
+            .map(|i| format!("u{i}@x.test"))
+            .collect();
         assert!(Protection::email_code(many.iter().map(String::as_str)).is_err());
     }
 }

@@ -65,11 +65,11 @@ pub async fn create_typed(
             "'type' in the body must equal the type in the path /tokens/{type}",
         ));
     }
+    check_protection(&state, token_type, request.protection.as_ref())?;
     state
         .links
         .check(token_type, &request.resources)
         .map_err(|e| e.into_error(token_type))?;
-    check_protection(&state, token_type, request.protection.as_ref())?;
     if request.absurd_validity_duration {
         tracing::warn!("validity-duration beyond 100 years ignored (the Orthanc plugin sends one when none was given)");
     }
@@ -173,7 +173,9 @@ async fn stored_protection(protection: &Protection) -> Result<StoredProtection> 
             let password = password.clone();
             let hash = web::block(move || hash_password(&password))
                 .await
-                .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to hash a password: {e}")))??;
+                .map_err(|e| {
+                    Error::Unexpected(anyhow::anyhow!("Failed to hash a password: {e}"))
+                })??;
             Some(hash)
         }
         Protection::EmailCode(_) => None,
@@ -461,7 +463,12 @@ async fn decode_answer(state: &AppState, token: &str, preview: bool) -> Result<D
         token_type: Some(type_name.to_owned()),
         error_code: None,
         redirect_url,
-        resources: verified.share.resources.iter().map(ResourceDto::from).collect(),
+        resources: verified
+            .share
+            .resources
+            .iter()
+            .map(ResourceDto::from)
+            .collect(),
         protection: None,
     };
     if preview {

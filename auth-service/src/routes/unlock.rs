@@ -251,18 +251,35 @@ async fn unlock_answer(state: &AppState, token: &str, secret: Secret) -> Result<
                 }
             };
             if !right {
-                return wrong(state, &verified, type_name, lock, DecodeErrorCode::WrongPassword)
-                    .await;
+                return wrong(
+                    state,
+                    &verified,
+                    type_name,
+                    lock,
+                    DecodeErrorCode::WrongPassword,
+                )
+                .await;
             }
             None
         }
         Secret::Code(code) => match matching_code(state, &verified.id, code).await? {
             CodeMatch::Active(address) => Some(address),
             CodeMatch::Expired => {
-                return Ok(needing(type_name, DecodeErrorCode::CodeExpired, info(&lock)))
+                return Ok(needing(
+                    type_name,
+                    DecodeErrorCode::CodeExpired,
+                    info(&lock),
+                ))
             }
             CodeMatch::None => {
-                return wrong(state, &verified, type_name, lock, DecodeErrorCode::WrongCode).await
+                return wrong(
+                    state,
+                    &verified,
+                    type_name,
+                    lock,
+                    DecodeErrorCode::WrongCode,
+                )
+                .await
             }
         },
     };
@@ -270,7 +287,11 @@ async fn unlock_answer(state: &AppState, token: &str, secret: Secret) -> Result<
     let opened = state
         .shares
         .store()
-        .unlocked(&verified.id, code_address.as_deref(), now.timestamp_millis())
+        .unlocked(
+            &verified.id,
+            code_address.as_deref(),
+            now.timestamp_millis(),
+        )
         .await
         .map_err(unavailable)?;
     if !opened {
@@ -281,7 +302,11 @@ async fn unlock_answer(state: &AppState, token: &str, secret: Secret) -> Result<
             Ok(lock) if lock.locked_until.is_some() => {
                 Ok(needing(type_name, DecodeErrorCode::Locked, info(&lock)))
             }
-            Ok(lock) => Ok(needing(type_name, DecodeErrorCode::CodeExpired, info(&lock))),
+            Ok(lock) => Ok(needing(
+                type_name,
+                DecodeErrorCode::CodeExpired,
+                info(&lock),
+            )),
         };
     }
     let session = session_token(state, &verified, now);
@@ -340,17 +365,8 @@ async fn wrong(
 }
 
 /// The code typed against every code of the share, each compared in constant time.
-async fn matching_code(
-    state: &AppState,
-    id: &ShareId,
-    typed: &SecretString,
-) -> Result<CodeMatch> {
-    let codes = state
-        .shares
-        .store()
-        .codes(id)
-        .await
-        .map_err(unavailable)?;
+async fn matching_code(state: &AppState, id: &ShareId, typed: &SecretString) -> Result<CodeMatch> {
+    let codes = state.shares.store().codes(id).await.map_err(unavailable)?;
     let now = Utc::now().timestamp_millis();
     let key: &CodeKey = &state.protection.codes;
     let mut found = CodeMatch::None;
@@ -450,11 +466,18 @@ async fn send_code_answer(
         .map_err(unavailable)?;
     if let CodeIssue::TooMany { retry_after_ms } = issued {
         let mut protection = info(&lock);
-        protection.retry_after = Some(u64::try_from(retry_after_ms).map_or(1, |ms| ms.div_ceil(1000)));
-        return Ok(needing(type_name, DecodeErrorCode::TooManyCodes, protection));
+        protection.retry_after =
+            Some(u64::try_from(retry_after_ms).map_or(1, |ms| ms.div_ceil(1000)));
+        return Ok(needing(
+            type_name,
+            DecodeErrorCode::TooManyCodes,
+            protection,
+        ));
     }
     let recipients = Recipients::parse(&address).map_err(|e| {
-        Error::Unexpected(anyhow::anyhow!("A stored protection address does not read: {e}"))
+        Error::Unexpected(anyhow::anyhow!(
+            "A stored protection address does not read: {e}"
+        ))
     })?;
     let outgoing = code_message(recipients, &code, CODE_VALIDITY.as_secs() / 60);
     let message = super::emails::compose(emails, outgoing).await?;
@@ -471,7 +494,11 @@ async fn send_code_answer(
         address: mask_address(&address),
         expires_at: rfc3339(expires).unwrap_or_default(),
     });
-    Ok(needing(type_name, DecodeErrorCode::CodeRequired, protection))
+    Ok(needing(
+        type_name,
+        DecodeErrorCode::CodeRequired,
+        protection,
+    ))
 }
 
 /// The code's e-mail, in English and French (the visitor's language is the page's, not known

@@ -16,6 +16,6 @@ pub use registry::{
     RegistryOptions, SettingFollower, ShareRegistry, Unavailable, FLUSH_INTERVAL, POLL_INTERVAL,
 };
 pub use store::{
-    Bound, Change, ChangeCursor, ChangesRead, CodeIssue, NewCode, SendLimit, ShareStore, UnlockState,
-    DEFAULT_TIMEOUT,
+    Bound, Change, ChangeCursor, ChangesRead, CodeIssue, NewCode, SendLimit, ShareStore,
+    UnlockState, DEFAULT_TIMEOUT,
 };

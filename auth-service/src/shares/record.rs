@@ -156,7 +156,11 @@ pub struct ShareView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<ProtectionEcho>,
     /// While unlocking is refused after too many wrong attempts.
-    #[serde(rename = "locked-until", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "locked-until",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub locked_until: Option<DateTime<Utc>>,
 }
 

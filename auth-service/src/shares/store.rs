@@ -17,10 +17,10 @@ use sqlx::{ConnectOptions, Connection};
 
 use super::known::{KnownShare, UseDelta};
 use super::record::{ShareFilter, ShareRecord, ShareState, StoredProtection};
-use auth_wire::ProtectionMethod;
 use crate::api::ResourceDto;
 use crate::domain::{ShareId, TokenType};
 use crate::metrics::DependencyCalls;
+use auth_wire::ProtectionMethod;
 
 /// The channel PostgreSQL replicas NOTIFY on after every change (the payload is empty: a nudge
 /// to read `changes`).

@@ -168,7 +168,7 @@ impl SmtpServer {
     }
 
     /// What the server received, one JSON object per message.
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -276,7 +276,7 @@ fn certificates() -> Certificates {
 // ---------------------------------------------------------------- the app
 
 /// A templates folder inside a parent that also holds a file no caller may read.
-struct TemplatesDir {
+pub(crate) struct TemplatesDir {
     parent: TempDir,
 }
 
@@ -300,17 +300,17 @@ impl TemplatesDir {
         TemplatesDir { parent }
     }
 
-    fn root(&self) -> String {
+    pub(crate) fn root(&self) -> String {
         self.parent.path().join("templates").display().to_string()
     }
 }
 
-struct EmailApp {
-    app: TestApp,
-    _templates: TemplatesDir,
+pub(crate) struct EmailApp {
+    pub(crate) app: TestApp,
+    pub(crate) templates: TemplatesDir,
 }
 
-async fn spawn_email_app(smtp_port: u16, extra: &[(&str, &str)]) -> EmailApp {
+pub(crate) async fn spawn_email_app(smtp_port: u16, extra: &[(&str, &str)]) -> EmailApp {
     let templates = TemplatesDir::new();
     let root = templates.root();
     let port = smtp_port.to_string();
@@ -327,7 +327,7 @@ async fn spawn_email_app(smtp_port: u16, extra: &[(&str, &str)]) -> EmailApp {
     env.extend_from_slice(extra);
     EmailApp {
         app: spawn_app(&env).await,
-        _templates: templates,
+        templates,
     }
 }
 
@@ -371,7 +371,7 @@ async fn raw_get_status(app: &TestApp, path: &str) -> (u16, String) {
     crate::helpers::raw_get(app, path, Some(&basic(USER, PASSWORD))).await
 }
 
-fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
+pub(crate) fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
     message["parts"]
         .as_array()
         .expect("parts")

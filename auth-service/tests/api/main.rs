@@ -26,6 +26,7 @@ mod openapi;
 mod plugin_replay;
 mod postgres_server;
 mod properties;
+mod protected_links;
 mod realm;
 mod replicas;
 mod roles;

@@ -38,13 +38,14 @@ const NO_ROUTE: &str = "(none)";
 /// The gate's outcome when Orthanc cannot be asked (denied with 503).
 pub const GATE_UNAVAILABLE: &str = "unavailable";
 /// The decisions listed from the start, at zero, so a dashboard sees every series.
-const DENIALS: [Denial; 6] = [
+const DENIALS: [Denial; 7] = [
     Denial::Missing,
     Denial::Invalid,
     Denial::Expired,
     Denial::Forbidden,
     Denial::Revoked,
     Denial::UsedUp,
+    Denial::Protected,
 ];
 /// Statuses whose request counter a remembered route keeps resolved; others are looked up.
 const COMMON_STATUSES: [&str; 12] = [

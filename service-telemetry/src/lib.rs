@@ -81,8 +81,7 @@ pub fn init(default_filter: &str) -> LogGuard {
 /// Lines go to stderr, as uvicorn's, through a queue and one writer thread: a request formats its
 /// line and queues it, it never waits on a write.
 pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = env_filter(default_filter);
     // stdout stays for what the service says to its operator (the dev banner, the doctor).
     match writer::spawn(std::io::stderr(), QUEUE_LINES, WRITE_BUFFER_BYTES) {
         Ok((writer, thread)) => {
@@ -102,6 +101,23 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
             LogGuard { _writer: None }
         }
     }
+}
+
+/// Libraries whose debug lines quote the documents they parse: html5ever (under ammonia and
+/// html2text) logs the text of every e-mail it cleans, links with their tokens and unlock codes
+/// included. Held at `warn` whatever `RUST_LOG` says.
+const QUOTING_LIBRARIES: [&str; 2] = ["html5ever", "markup5ever"];
+
+/// `RUST_LOG` (else `default_filter`), with the quoting libraries held at `warn`.
+fn env_filter(default_filter: &str) -> EnvFilter {
+    let mut filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    for library in QUOTING_LIBRARIES {
+        if let Ok(directive) = format!("{library}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }
 
 /// Installs the global subscriber; false when one already was.
@@ -134,8 +150,7 @@ where
 
 /// For tests (`TEST_LOG=1`): lines written at once through the test harness's capture.
 pub fn init_for_tests(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = env_filter(default_filter);
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(filter)

@@ -147,6 +147,80 @@ async fn a_revoked_share_is_sent_to_the_landing_page_with_reason_revoked() {
 }
 
 #[tokio::test]
+async fn a_protected_link_opens_nothing_through_the_gate_until_unlocked() {
+    let Some(stack) = GateStack::start("gate protected link").await else {
+        return;
+    };
+    let mut body = crate::gate_stack::share_of(&stack.studies.a);
+    body["protection"] = json!({"password": "gate-pass-1234"});
+    let token = stack.app.token("stone-viewer-publication", &body).await;
+    let preview = format!(
+        "/orthanc/instances/{}/preview",
+        stack.studies.a.first_instance().id
+    );
+    // The link's own token, copied into a viewer URL: sent back to the landing page.
+    let visit = stack
+        .visit("GET", &format!("{preview}?token={token}"), &[])
+        .await;
+    assert_eq!(visit.denied_reason(), Some("protected"), "{visit:?}");
+    assert!(!visit.is_png());
+    assert_eq!(
+        ask_gate(&stack.app, "GET", &preview, &[("token", &token)]).await,
+        (401, Some("protected".to_owned()))
+    );
+    // Unlocked: the session token in the viewer link opens the study, and only it.
+    let (status, answer) = stack
+        .app
+        .send(
+            reqwest::Method::POST,
+            "/tokens/unlock",
+            &json!({"token-value": token, "password": "gate-pass-1234"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let url = answer["redirect-url"].as_str().expect("a viewer link");
+    let session = url.split("token=").nth(1).expect("the session token");
+    let opened = stack.visit("GET", &preview, &[("token", session)]).await;
+    assert!(opened.is_png(), "{opened:?}");
+    let other = format!(
+        "/orthanc/instances/{}/preview",
+        stack.studies.b.first_instance().id
+    );
+    assert_eq!(
+        stack
+            .visit("GET", &other, &[("token", session)])
+            .await
+            .denied_reason(),
+        Some("forbidden")
+    );
+    // Revoking the share closes the session at the gate, cookie included.
+    let id = ShareId::of_token(&token).to_string();
+    let (status, _) = stack
+        .app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/shares/{id}"),
+            &json!(null),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let jar = format!("orthanc-share-token={session}");
+    let by_cookie = stack.visit("GET", &preview, &[("Cookie", &jar)]).await;
+    assert_eq!(by_cookie.denied_reason(), Some("revoked"), "{by_cookie:?}");
+    let metrics = stack
+        .app
+        .get_authorized("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        series_value(&metrics, "auth_gate_decisions_total{outcome=\"protected\"}"),
+        2.0
+    );
+}
+
+#[tokio::test]
 async fn a_token_for_study_a_opens_every_route_of_a_and_none_of_b() {
     let Some(stack) = GateStack::start("gate study A vs B").await else {
         return;

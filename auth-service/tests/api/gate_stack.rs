@@ -529,6 +529,8 @@ pub async fn spawn_gate_app(orthanc_url: &str) -> TestApp {
         ("ORTHANC_TIMEOUT_SECONDS", "2"),
         ("GATE_PATH_PREFIX", "/orthanc/"),
         ("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/"),
+        // Protected links open through the landing page (the gate's denials lead there too).
+        ("PUBLIC_LANDING_ROOT", DENIED_URL),
     ])
     .await
 }

@@ -15,6 +15,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/user/get-profile"),
     ("PUT", "/settings/roles"),
     ("POST", "/emails/send"),
+    ("POST", "/tokens/unlock"),
+    ("POST", "/tokens/send-code"),
 ];
 
 /// JSON values shaped like the real bodies (known keys, odd values) or not at all.
@@ -44,6 +46,11 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
                     Just("method".to_owned()),
                     Just("type".to_owned()),
                     Just("roles".to_owned()),
+                    Just("protection".to_owned()),
+                    Just("password".to_owned()),
+                    Just("email-code".to_owned()),
+                    Just("code".to_owned()),
+                    Just("address".to_owned()),
                     "[a-z-]{1,12}",
                 ],
                 inner,
@@ -82,6 +89,38 @@ fn email_body() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![3 => email, 1 => body()]
 }
 
+/// Bodies for the protected-link routes: mostly shaped like the landing page's, with one of the
+/// given real tokens (a password link, a code link, a plain one) or a fake, and odd secrets.
+fn unlock_body(tokens: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        3 => proptest::sample::select(tokens),
+        1 => Just("eyJhbGciOiJIUzI1NiJ9.e30.x".to_owned()),
+        1 => ".{0,30}",
+    ];
+    let secret = prop_oneof![
+        Just(json!("not-the-password")),
+        Just(json!("123456")),
+        ".{0,40}".prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(Value::Null),
+    ];
+    let shaped = (
+        token,
+        proptest::sample::select(vec!["password", "code", "address"]),
+        secret,
+        proptest::option::of(any::<i64>()),
+    )
+        .prop_map(|(token, key, secret, address)| {
+            let mut body = json!({"token-value": token});
+            body[key] = secret;
+            if let Some(n) = address {
+                body["address"] = json!(n.rem_euclid(4));
+            }
+            body.to_string().into_bytes()
+        });
+    prop_oneof![3 => shaped, 1 => body()]
+}
+
 #[tokio::test]
 async fn random_bodies_never_get_a_500() {
     // E-mails on (templates in a temp folder, an SMTP port nobody listens on: 502), so the
@@ -104,20 +143,36 @@ async fn random_bodies_never_get_a_500() {
         ("EMAILS_SMTP_SERVER_TIMEOUT", "1"),
     ])
     .await;
+    let mut protected = Vec::new();
+    for protection in [
+        json!({"password": "the-right-password"}),
+        json!({"email-code": ["a@example.test"]}),
+        Value::Null,
+    ] {
+        let mut share = json!({"resources": [{"dicom-uid": "1.2.3", "level": "study"}]});
+        if !protection.is_null() {
+            share["protection"] = protection;
+        }
+        protected.push(app.token("stone-viewer-publication", &share).await);
+    }
     let mut runner = TestRunner::new(Config {
-        cases: 300,
+        cases: 400,
         ..Config::default()
     });
     let mut cases = Vec::new();
-    for i in 0..300 {
-        let tree = if ROUTES[i % ROUTES.len()].1 == "/emails/send" {
-            email_body().boxed().new_tree(&mut runner).unwrap()
-        } else {
-            body().boxed().new_tree(&mut runner).unwrap()
+    for i in 0..400 {
+        let tree = match ROUTES[i % ROUTES.len()].1 {
+            "/emails/send" => email_body().boxed().new_tree(&mut runner).unwrap(),
+            "/tokens/unlock" | "/tokens/send-code" => unlock_body(protected.clone())
+                .boxed()
+                .new_tree(&mut runner)
+                .unwrap(),
+            _ => body().boxed().new_tree(&mut runner).unwrap(),
         };
         cases.push(tree.current());
     }
     let mut seen = std::collections::BTreeMap::new();
+    let mut unlock_seen = std::collections::BTreeMap::new();
     for (i, bytes) in cases.into_iter().enumerate() {
         let (method, path) = ROUTES[i % ROUTES.len()];
         let res = app
@@ -141,6 +196,9 @@ async fn random_bodies_never_get_a_500() {
             String::from_utf8_lossy(&bytes)
         );
         *seen.entry(status).or_insert(0u32) += 1;
+        if path == "/tokens/unlock" || path == "/tokens/send-code" {
+            *unlock_seen.entry(status).or_insert(0u32) += 1;
+        }
     }
     eprintln!(
         "statuses over {} random bodies: {seen:?}",
@@ -153,4 +211,9 @@ async fn random_bodies_never_get_a_500() {
         "statuses seen: {seen:?}"
     );
     assert!(seen.contains_key(&502), "statuses seen: {seen:?}");
+    // The protected-link routes too got past their checks (200: a refusal or a code to send).
+    assert!(
+        unlock_seen.contains_key(&200) && unlock_seen.contains_key(&400),
+        "unlock and send-code statuses: {unlock_seen:?}"
+    );
 }

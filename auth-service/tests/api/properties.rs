@@ -194,3 +194,52 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever it shares and whatever is asked: a protected link's token never grants; a session
+    /// unlocked from it answers as a plain token of the same share would, until its share is
+    /// revoked, and then never grants again.
+    #[test]
+    fn protected_tokens_never_grant_and_sessions_follow_their_share(
+        uids in proptest::collection::vec("[0-9.]{1,8}", 1..4),
+        asked in proptest::collection::vec(("[0-9.]{1,8}", any::<bool>()), 1..6),
+    ) {
+        let known = std::sync::Arc::new(auth_service::shares::KnownShares::new());
+        let policy = AccessPolicy::new(codec(), None, known.clone(), false);
+        let share = |guard| ShareToken {
+            id: None,
+            resources: uids
+                .iter()
+                .map(|u| Resource { dicom_uid: Some(u.clone()), orthanc_id: None, url: None, level: Level::Study })
+                .collect(),
+            token_type: Some(TokenType::StoneViewerPublication),
+            expiration_date: None,
+            validity_duration: None,
+            guard,
+        };
+        let t = TokenType::StoneViewerPublication;
+        let protected = codec().encode(&share(Guard::Protected("0".repeat(32))), t);
+        let parent = ShareId::of_token(&protected);
+        let session = codec().encode(&share(Guard::Unlocked(parent)), t);
+        let plain = codec().encode(&share(Guard::Open), t);
+        let now = chrono::Utc::now();
+        for (other, shared) in &asked {
+            let uid = if *shared { &uids[0] } else { other };
+            let target = Target { dicom_uid: Some(uid), ..Target::default() };
+            prop_assert!(policy.decide(Some(&protected), &target, now).is_err());
+            prop_assert_eq!(
+                policy.decide(Some(&session), &target, now).is_ok(),
+                policy.decide(Some(&plain), &target, now).is_ok()
+            );
+        }
+        known.revoke(&parent);
+        for (other, _) in &asked {
+            for uid in [&uids[0], other] {
+                let target = Target { dicom_uid: Some(uid), ..Target::default() };
+                prop_assert!(policy.decide(Some(&session), &target, now).is_err());
+            }
+        }
+    }
+}

@@ -406,9 +406,11 @@ async fn the_protected_token_opens_nothing_but_the_form_and_the_session_token_op
     );
     // The unlock counted one use (written within a flush); decoding the session opens the
     // viewer too.
-    eventually(Duration::from_secs(3), "the unlock counted as a use", || async {
-        share(&app, &id_of(&token)).await.1["use-count"] == 1
-    })
+    eventually(
+        Duration::from_secs(3),
+        "the unlock counted as a use",
+        || async { share(&app, &id_of(&token)).await.1["use-count"] == 1 },
+    )
     .await;
     let reopened = app.decode(&session).await;
     assert_eq!(reopened["error-code"], Value::Null, "{reopened}");
@@ -879,4 +881,133 @@ async fn replicas_on_postgresql_see_a_lockout_a_binding_and_a_revocation() {
     }
     assert_eq!(b.decode(&plain).await["error-code"], "code-required");
     store.close().await;
+}
+
+// ---------------------------------------------------------------- logs
+
+#[tokio::test]
+async fn no_log_line_holds_a_password_a_code_or_a_token() {
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
+    let templates = tempfile::tempdir().unwrap();
+    let port = smtp.port.to_string();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let app = crate::stand_ins::BinaryApp::start(&[
+        ("RUST_LOG", "debug"),
+        ("DATA_DIR", &data_dir),
+        ("PUBLIC_ORTHANC_ROOT", ORTHANC),
+        ("PUBLIC_LANDING_ROOT", LANDING),
+        ("ENABLE_EMAILS", "true"),
+        ("EMAILS_TEMPLATES_ROOT", templates.path().to_str().unwrap()),
+        ("EMAILS_SENDER_ADDRESS", "pacs@example.test"),
+        ("EMAILS_SMTP_SERVER_HOSTNAME", "127.0.0.1"),
+        ("EMAILS_SMTP_SERVER_PORT", &port),
+    ]);
+    let client = reqwest::Client::new();
+    let call = |path: &str, body: Value| {
+        client
+            .request(
+                if path.starts_with("/tokens/stone") {
+                    Method::PUT
+                } else {
+                    Method::POST
+                },
+                app.url(path),
+            )
+            .header(
+                "Authorization",
+                crate::helpers::basic(USER, crate::helpers::PASSWORD),
+            )
+            .json(&body)
+            .send()
+    };
+    let json_of = |res: reqwest::Response| async move { res.json::<Value>().await.unwrap() };
+    let created = json_of(
+        call(
+            "/tokens/stone-viewer-publication",
+            publication(json!({"password": PASSWORD})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let wrong = "Wrong-Pass-9876";
+    json_of(
+        call(
+            "/tokens/unlock",
+            json!({"token-value": token, "password": wrong}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let opened = json_of(
+        call(
+            "/tokens/unlock",
+            json!({"token-value": token, "password": PASSWORD}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let session = session_of(&opened);
+    let coded = json_of(
+        call(
+            "/tokens/stone-viewer-publication",
+            publication(json!({"email-code": ["alice@example.test"]})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let code_token = coded["token"].as_str().unwrap().to_owned();
+    let sent = json_of(
+        call(
+            "/tokens/send-code",
+            json!({"token-value": code_token, "address": 0}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(sent["error-code"], "code-required", "{sent}");
+    let code = code_in_mail(&smtp, "alice@example.test");
+    let with = json_of(
+        call(
+            "/tokens/unlock",
+            json!({"token-value": code_token, "code": code}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let code_session = session_of(&with);
+    app.wait_for_line(&[
+        "protected link unlocked",
+        &ShareId::of_token(&code_token).fingerprint(),
+    ])
+    .await;
+    let log = app.log();
+    for secret in [
+        PASSWORD,
+        wrong,
+        &token,
+        &session,
+        &code_token,
+        &code_session,
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+    // Six digits turn up inside timestamps and durations: the code is looked for on its own.
+    let alone = log
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|run| run == code);
+    assert!(!alone, "the code {code} in the log:\n{log}");
+    // What it does show: fingerprints, the masked address.
+    assert!(
+        log.contains(&ShareId::of_token(&token).fingerprint()),
+        "{log}"
+    );
+    assert!(log.contains("a***@example.test"), "{log}");
 }

@@ -1,7 +1,10 @@
 //! The pooled HTTP client of auth-service.
 use std::time::Duration;
 
-use auth_wire::{CreateTokenBody, CreateTokenResponse, DecodeRequest, DecodeResponse, TokenType};
+use auth_wire::{
+    CreateTokenBody, CreateTokenResponse, DecodeRequest, DecodeResponse, SendCodeRequest,
+    TokenType, UnlockRequest,
+};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -104,6 +107,25 @@ impl AuthClient {
 
     async fn decode_body(&self, body: &DecodeRequest<'_>) -> Result<DecodeResponse> {
         self.call(self.http.post(self.decode_url.clone()).json(body))
+            .await
+    }
+
+    /// `POST /tokens/unlock` (ours): a protected link's password or code checked; the answer
+    /// carries the viewer link with the visitor's session token, or says why not (decode's
+    /// shape). Counts a use of the share when it unlocks.
+    pub async fn unlock(&self, request: &UnlockRequest) -> Result<DecodeResponse> {
+        self.call(self.http.post(self.url("tokens/unlock")?).json(request))
+            .await
+    }
+
+    /// `POST /tokens/send-code` (ours): e-mails a one-time code for a protected link to the
+    /// address at `address` in the masked list decode gave.
+    pub async fn send_code(&self, token: &str, address: usize) -> Result<DecodeResponse> {
+        let body = SendCodeRequest {
+            token_value: token.to_owned(),
+            address,
+        };
+        self.call(self.http.post(self.url("tokens/send-code")?).json(&body))
             .await
     }
 

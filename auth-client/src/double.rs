@@ -47,6 +47,7 @@ impl Default for Behaviour {
             error_code: None,
             redirect_url: Some("http://viewer.invalid/".into()),
             resources: vec![],
+            protection: None,
         })
     }
 }

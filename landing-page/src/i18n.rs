@@ -80,15 +80,47 @@ pub struct OutcomeText {
     pub advice: String,
 }
 
+/// An outcome whose message names a date (expired on, locked until).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExpiredText {
+pub struct DatedText {
     pub title: String,
     /// With `{date}`.
     pub message: String,
     /// When the date is not known (a denial passed on by the nginx gate).
     pub message_undated: String,
     pub advice: String,
+}
+
+/// A protected link's forms: a password, or a code sent by e-mail.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectedText {
+    pub password_title: String,
+    pub password_intro: String,
+    pub password_label: String,
+    pub code_title: String,
+    pub code_intro: String,
+    /// Above the list of (masked) addresses.
+    pub send_label: String,
+    pub send_button: String,
+    pub code_label: String,
+    pub code_hint: String,
+    pub open_button: String,
+    /// With `{address}` and `{date}`.
+    pub code_sent: String,
+    /// With `{count}`; `_one` when one attempt is left.
+    pub wrong_password: String,
+    pub wrong_password_one: String,
+    pub wrong_code: String,
+    pub wrong_code_one: String,
+    pub code_expired: String,
+    /// With `{minutes}`.
+    pub too_many_codes: String,
+    pub code_not_sent: String,
+    pub form_expired: String,
+    pub empty: String,
+    pub note: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -112,7 +144,7 @@ pub struct ConfirmText {
 #[serde(deny_unknown_fields)]
 pub struct Outcomes {
     pub no_link: OutcomeText,
-    pub expired: ExpiredText,
+    pub expired: DatedText,
     pub revoked: OutcomeText,
     pub used_up: OutcomeText,
     pub invalid: OutcomeText,
@@ -124,6 +156,8 @@ pub struct Outcomes {
     pub viewer_busy: OutcomeText,
     pub too_many_opens: OutcomeText,
     pub not_found: OutcomeText,
+    pub locked: DatedText,
+    pub protected: OutcomeText,
 }
 
 /// Every string of one language.
@@ -138,6 +172,7 @@ pub struct Strings {
     pub months: [String; 12],
     pub outcomes: Outcomes,
     pub confirm: ConfirmText,
+    pub protected: ProtectedText,
 }
 
 impl Strings {
@@ -202,6 +237,11 @@ mod tests {
             assert!(strings.outcomes.expired.message.contains("{date}"));
             assert!(strings.confirm.studies_many.contains("{count}"));
             assert!(strings.confirm.expires.contains("{date}"));
+            assert!(strings.outcomes.locked.message.contains("{date}"));
+            let p = &strings.protected;
+            assert!(p.code_sent.contains("{address}") && p.code_sent.contains("{date}"));
+            assert!(p.wrong_password.contains("{count}") && p.wrong_code.contains("{count}"));
+            assert!(p.too_many_codes.contains("{minutes}"));
         }
     }
 

@@ -2,7 +2,7 @@
 //! the nginx gate's `?reason=`): a redirect to the viewer, or a page with a fitting status.
 use actix_web::http::StatusCode;
 use auth_client::AuthError;
-use auth_wire::{DecodeErrorCode, DecodeResponse, TokenType};
+use auth_wire::{DecodeErrorCode, DecodeResponse, ProtectionInfo, TokenType};
 use chrono::{DateTime, Utc};
 
 /// Why a link does not open, one page each.
@@ -33,6 +33,28 @@ pub enum Refusal {
     },
     /// A path of ours that does not exist.
     NotFound,
+    /// A protected link locked after too many wrong passwords or codes, until then.
+    Locked {
+        until: Option<DateTime<Utc>>,
+    },
+    /// The nginx gate: a protected link's own token, used past the landing page.
+    Protected,
+}
+
+/// What a protected link asks of the visitor: the form to show, and what the last answer said
+/// (`password-required`, `code-required`, `wrong-password`, `code-expired`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ask {
+    pub code: DecodeErrorCode,
+    pub protection: ProtectionInfo,
+}
+
+/// Where an answer leads when the link is good: on (to the viewer, or the confirm page), or a
+/// protected link's form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next<T> {
+    Go(T),
+    Ask(Ask),
 }
 
 impl Refusal {
@@ -43,7 +65,8 @@ impl Refusal {
             }
             Refusal::Expired { .. } | Refusal::Revoked | Refusal::UsedUp => StatusCode::GONE,
             Refusal::Invalid | Refusal::CannotOpen => StatusCode::BAD_REQUEST,
-            Refusal::Forbidden => StatusCode::FORBIDDEN,
+            Refusal::Forbidden | Refusal::Protected => StatusCode::FORBIDDEN,
+            Refusal::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::ServiceUnavailable | Refusal::ViewerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::ViewerServiceFailed => StatusCode::BAD_GATEWAY,
             Refusal::TooManyOpens { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -57,6 +80,18 @@ impl Refusal {
             Refusal::ViewerBusy => Some(10),
             Refusal::TooManyOpens { retry_after } => Some(retry_after),
             _ => None,
+        }
+    }
+
+    /// `Retry-After` of a page whose wait is not a retry of the same request.
+    pub fn wait(self, now: DateTime<Utc>) -> Option<u64> {
+        match self {
+            Refusal::Locked { until: Some(until) } => Some(
+                u64::try_from((until - now).num_seconds())
+                    .unwrap_or(0)
+                    .max(1),
+            ),
+            other => other.retry_after(),
         }
     }
 
@@ -81,6 +116,8 @@ impl Refusal {
             Refusal::ViewerBusy => "viewer-busy",
             Refusal::TooManyOpens { .. } => "too-many-opens",
             Refusal::NotFound => "not-found",
+            Refusal::Locked { .. } => "locked",
+            Refusal::Protected => "protected",
         }
     }
 
@@ -93,6 +130,7 @@ impl Refusal {
             "revoked" => Refusal::Revoked,
             "used-up" => Refusal::UsedUp,
             "forbidden" => Refusal::Forbidden,
+            "protected" => Refusal::Protected,
             _ => return None,
         })
     }
@@ -105,39 +143,64 @@ impl Refusal {
 pub fn from_decode(
     answer: Result<DecodeResponse, AuthError>,
     expiry: impl FnOnce() -> Option<DateTime<Utc>>,
-) -> Result<String, Refusal> {
-    let answer = checked(answer, expiry)?;
-    answer
-        .redirect_url
-        .ok_or_else(|| unknown(answer.token_type.as_deref()))
+) -> Result<Next<String>, Refusal> {
+    match checked(answer, expiry)? {
+        Next::Go(answer) => answer
+            .redirect_url
+            .map(Next::Go)
+            .ok_or_else(|| unknown(answer.token_type.as_deref())),
+        Next::Ask(ask) => Ok(Next::Ask(ask)),
+    }
 }
 
-/// A preview's answer: what the link shares, or the page that explains.
+/// A preview's answer: what the link shares, a protected link's form, or the page that explains.
 pub fn from_preview(
     answer: Result<DecodeResponse, AuthError>,
     expiry: impl FnOnce() -> Option<DateTime<Utc>>,
-) -> Result<DecodeResponse, Refusal> {
+) -> Result<Next<DecodeResponse>, Refusal> {
     checked(answer, expiry)
 }
 
-/// The answer when auth-service says the token opens; the refusal otherwise.
+/// The answer when auth-service says the token opens, or what a protected link asks; the
+/// refusal otherwise.
 fn checked(
     answer: Result<DecodeResponse, AuthError>,
     expiry: impl FnOnce() -> Option<DateTime<Utc>>,
-) -> Result<DecodeResponse, Refusal> {
+) -> Result<Next<DecodeResponse>, Refusal> {
+    use DecodeErrorCode::*;
     let answer = match answer {
         Ok(answer) => answer,
+        // Only a request the page should never make (a forged form) gets a 400.
+        Err(AuthError::Status(400)) => return Err(Refusal::Invalid),
         Err(AuthError::Status(502)) => return Err(Refusal::ViewerServiceFailed),
         Err(AuthError::Status(503)) => return Err(Refusal::ViewerBusy),
         Err(_) => return Err(Refusal::ServiceUnavailable),
     };
-    match answer.error_code {
-        Some(DecodeErrorCode::Expired) => Err(Refusal::Expired { on: expiry() }),
-        Some(DecodeErrorCode::Revoked) => Err(Refusal::Revoked),
-        Some(DecodeErrorCode::UsedUp) => Err(Refusal::UsedUp),
-        Some(DecodeErrorCode::Invalid) => Err(Refusal::Invalid),
-        Some(DecodeErrorCode::Unknown) => Err(unknown(answer.token_type.as_deref())),
-        None => Ok(answer),
+    match (answer.error_code, answer.protection) {
+        (Some(Expired), _) => Err(Refusal::Expired { on: expiry() }),
+        (Some(Revoked), _) => Err(Refusal::Revoked),
+        (Some(UsedUp), _) => Err(Refusal::UsedUp),
+        (Some(Invalid), _) => Err(Refusal::Invalid),
+        (Some(Unknown), _) => Err(unknown(answer.token_type.as_deref())),
+        (Some(Locked), protection) => Err(Refusal::Locked {
+            until: protection
+                .and_then(|p| p.locked_until)
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+        }),
+        (
+            Some(
+                code @ (PasswordRequired | CodeRequired | WrongPassword | WrongCode | CodeExpired
+                | TooManyCodes),
+            ),
+            Some(protection),
+        ) => Ok(Next::Ask(Ask { code, protection })),
+        // A protection code without what the form needs: not an answer of ours.
+        (Some(_), None) => Err(Refusal::ServiceUnavailable),
+        (None, protection) => Ok(Next::Go(DecodeResponse {
+            protection,
+            ..answer
+        })),
     }
 }
 
@@ -162,6 +225,7 @@ mod tests {
             error_code: code,
             redirect_url: url.map(str::to_owned),
             resources: vec![],
+            protection: None,
         })
     }
 
@@ -203,6 +267,10 @@ mod tests {
             assert_eq!(from_decode(given, || None), Err(expected));
         }
         assert_eq!(
+            from_decode(Err(AuthError::Status(400)), || None),
+            Err(Refusal::Invalid)
+        );
+        assert_eq!(
             from_decode(Err(AuthError::Status(503)), || None),
             Err(Refusal::ViewerBusy)
         );
@@ -212,14 +280,16 @@ mod tests {
                 answer(stone, None, Some("https://v.example/x?token=t")),
                 || None
             ),
-            Ok("https://v.example/x?token=t".to_owned())
+            Ok(Next::Go("https://v.example/x?token=t".to_owned()))
         );
     }
 
     #[test]
     fn a_preview_is_the_answer_itself_when_the_link_opens() {
         let stone = Some("stone-viewer-publication");
-        let ok = from_preview(answer(stone, None, None), || None).expect("opens");
+        let Ok(Next::Go(ok)) = from_preview(answer(stone, None, None), || None) else {
+            panic!("opens")
+        };
         assert_eq!(ok.token_type.as_deref(), stone);
         assert_eq!(
             from_preview(answer(stone, Some(DecodeErrorCode::UsedUp), None), || None).err(),
@@ -237,6 +307,54 @@ mod tests {
             panic!("the token was parsed on the redirect path")
         });
         assert!(opened.is_ok());
+    }
+
+    #[test]
+    fn a_protected_link_asks_and_a_locked_one_says_until_when() {
+        let protection = ProtectionInfo {
+            method: auth_wire::ProtectionMethod::Password,
+            addresses: vec![],
+            attempts_left: 3,
+            locked_until: Some("2030-01-01T10:15:00Z".into()),
+            code_sent: None,
+            retry_after: None,
+        };
+        let with = |code, protection: Option<ProtectionInfo>| {
+            Ok(DecodeResponse {
+                protection,
+                ..answer(Some("stone-viewer-publication"), Some(code), None)?
+            })
+        };
+        let asked = from_decode(
+            with(DecodeErrorCode::WrongPassword, Some(protection.clone())),
+            || None,
+        );
+        assert_eq!(
+            asked,
+            Ok(Next::Ask(Ask {
+                code: DecodeErrorCode::WrongPassword,
+                protection: protection.clone()
+            }))
+        );
+        let until = chrono::DateTime::parse_from_rfc3339("2030-01-01T10:15:00Z")
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
+        let locked = from_decode(with(DecodeErrorCode::Locked, Some(protection)), || None);
+        assert_eq!(locked, Err(Refusal::Locked { until }));
+        let now = until
+            .map(|u| u - chrono::Duration::seconds(90))
+            .unwrap_or_default();
+        assert_eq!(Refusal::Locked { until }.wait(now), Some(90));
+        assert_eq!(
+            Refusal::Locked { until }.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            from_decode(with(DecodeErrorCode::PasswordRequired, None), || None),
+            Err(Refusal::ServiceUnavailable),
+            "a protection code without what the form needs"
+        );
+        assert_eq!(Refusal::from_reason("protected"), Some(Refusal::Protected));
     }
 
     #[test]

@@ -3,11 +3,11 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
-use auth_wire::{Level, ResourceDto};
+use auth_wire::{DecodeErrorCode, Level, ProtectionMethod, ResourceDto};
 use chrono::{DateTime, Utc};
 
-use crate::i18n::{Language, Strings};
-use crate::outcome::Refusal;
+use crate::i18n::{DatedText, Language, OutcomeText, Strings};
+use crate::outcome::{Ask, Refusal};
 use crate::settings::Branding;
 
 /// What every page shows around its message.
@@ -57,46 +57,45 @@ pub struct OutcomePage<'a> {
 impl<'a> OutcomePage<'a> {
     pub fn new(frame: Frame<'a>, strings: &'a Strings, refusal: Refusal) -> Self {
         let o = &strings.outcomes;
-        let text = match refusal {
-            Refusal::Expired { on } => {
-                let e = &o.expired;
-                let message = match on {
-                    Some(date) => e.message.replace("{date}", &strings.date(date)),
-                    None => e.message_undated.clone(),
-                };
-                return OutcomePage {
-                    frame,
-                    tone: "warning",
-                    title: &e.title,
-                    message,
-                    advice: &e.advice,
-                    retry: None,
-                };
-            }
-            Refusal::NoLink => &o.no_link,
-            Refusal::Revoked => &o.revoked,
-            Refusal::UsedUp => &o.used_up,
-            Refusal::Invalid => &o.invalid,
-            Refusal::CannotOpen => &o.cannot_open,
-            Refusal::ViewerUnavailable => &o.viewer_unavailable,
-            Refusal::Forbidden => &o.forbidden,
-            Refusal::ServiceUnavailable => &o.service_unavailable,
-            Refusal::ViewerServiceFailed => &o.viewer_service_failed,
-            Refusal::ViewerBusy => &o.viewer_busy,
-            Refusal::TooManyOpens { .. } => &o.too_many_opens,
-            Refusal::NotFound => &o.not_found,
+        let dated = |text: &'a DatedText, date: Option<DateTime<Utc>>| {
+            let message = match date {
+                Some(date) => text.message.replace("{date}", &strings.date(date)),
+                None => text.message_undated.clone(),
+            };
+            (&text.title, message, &text.advice)
+        };
+        let plain = |text: &'a OutcomeText| (&text.title, text.message.clone(), &text.advice);
+        let (title, message, advice) = match refusal {
+            Refusal::Expired { on } => dated(&o.expired, on),
+            Refusal::Locked { until } => dated(&o.locked, until),
+            Refusal::NoLink => plain(&o.no_link),
+            Refusal::Revoked => plain(&o.revoked),
+            Refusal::UsedUp => plain(&o.used_up),
+            Refusal::Invalid => plain(&o.invalid),
+            Refusal::CannotOpen => plain(&o.cannot_open),
+            Refusal::ViewerUnavailable => plain(&o.viewer_unavailable),
+            Refusal::Forbidden => plain(&o.forbidden),
+            Refusal::Protected => plain(&o.protected),
+            Refusal::ServiceUnavailable => plain(&o.service_unavailable),
+            Refusal::ViewerServiceFailed => plain(&o.viewer_service_failed),
+            Refusal::ViewerBusy => plain(&o.viewer_busy),
+            Refusal::TooManyOpens { .. } => plain(&o.too_many_opens),
+            Refusal::NotFound => plain(&o.not_found),
         };
         let tone = match refusal {
-            Refusal::Revoked | Refusal::UsedUp => "warning",
+            Refusal::Revoked
+            | Refusal::UsedUp
+            | Refusal::Expired { .. }
+            | Refusal::Locked { .. } => "warning",
             r if r.is_transient() => "info",
             _ => "error",
         };
         OutcomePage {
             frame,
             tone,
-            title: &text.title,
-            message: text.message.clone(),
-            advice: &text.advice,
+            title,
+            message,
+            advice,
             retry: refusal.is_transient().then_some(strings.retry.as_str()),
         }
     }
@@ -144,6 +143,121 @@ impl<'a> ConfirmPage<'a> {
             expiry,
             button: &c.button,
             note: &c.note,
+        }
+    }
+}
+
+/// A protected link's page: the password form, or the code forms (send a code to one of the
+/// masked addresses, then type it), with what the last answer said. Every form posts to this
+/// very address (the link stays in the URL, never in the page) with the CSRF token.
+#[derive(Template)]
+#[template(path = "protected.html")]
+pub struct ProtectedPage<'a> {
+    pub frame: Frame<'a>,
+    pub title: &'a str,
+    pub intro: &'a str,
+    /// What the last answer said, and its accent (`error`, `info`).
+    pub message: Option<(&'static str, String)>,
+    /// The CSRF token of every form (bound to the link and this browser's cookie).
+    pub form_token: &'a str,
+    pub password: bool,
+    pub password_label: &'a str,
+    /// The masked addresses a code may be sent to, by index; empty for a password link.
+    pub addresses: Vec<(usize, &'a str)>,
+    pub send_label: &'a str,
+    pub send_button: &'a str,
+    pub code_label: &'a str,
+    pub code_hint: &'a str,
+    pub open_button: &'a str,
+    pub note: &'a str,
+}
+
+/// Why a protected link's form is shown again, besides what auth-service answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormNote {
+    /// The CSRF token or its cookie did not check out.
+    Expired,
+    /// The field was empty: nothing was sent to auth-service.
+    Empty,
+    /// The code's e-mail did not go out.
+    NotSent,
+}
+
+impl<'a> ProtectedPage<'a> {
+    pub fn new(
+        frame: Frame<'a>,
+        strings: &'a Strings,
+        ask: &'a Ask,
+        note: Option<FormNote>,
+        form_token: &'a str,
+    ) -> Self {
+        let p = &strings.protected;
+        let protection = &ask.protection;
+        let password = protection.method == ProtectionMethod::Password;
+        let left = protection.attempts_left;
+        let count = |one: &str, many: &str| match left {
+            1 => one.to_owned(),
+            n => many.replace("{count}", &n.to_string()),
+        };
+        let answered = match ask.code {
+            DecodeErrorCode::WrongPassword => {
+                Some(("error", count(&p.wrong_password_one, &p.wrong_password)))
+            }
+            DecodeErrorCode::WrongCode => Some(("error", count(&p.wrong_code_one, &p.wrong_code))),
+            DecodeErrorCode::CodeExpired => Some(("error", p.code_expired.clone())),
+            DecodeErrorCode::TooManyCodes => {
+                let minutes = protection.retry_after.unwrap_or(900).div_ceil(60);
+                Some((
+                    "error",
+                    p.too_many_codes.replace("{minutes}", &minutes.to_string()),
+                ))
+            }
+            _ => protection.code_sent.as_ref().map(|sent| {
+                let until = DateTime::parse_from_rfc3339(&sent.expires_at)
+                    .map(|t| strings.date(t.with_timezone(&Utc)))
+                    .unwrap_or_default();
+                (
+                    "info",
+                    p.code_sent
+                        .replace("{address}", &sent.address)
+                        .replace("{date}", &until),
+                )
+            }),
+        };
+        let message = match note {
+            Some(FormNote::Expired) => Some(("error", p.form_expired.clone())),
+            Some(FormNote::Empty) => Some(("error", p.empty.clone())),
+            Some(FormNote::NotSent) => Some(("error", p.code_not_sent.clone())),
+            None => answered,
+        };
+        ProtectedPage {
+            frame,
+            title: if password {
+                &p.password_title
+            } else {
+                &p.code_title
+            },
+            intro: if password {
+                &p.password_intro
+            } else {
+                &p.code_intro
+            },
+            message,
+            form_token,
+            password,
+            password_label: &p.password_label,
+            addresses: protection
+                .addresses
+                .iter()
+                .map(String::as_str)
+                .enumerate()
+                .collect(),
+            send_label: &p.send_label,
+            send_button: &p.send_button,
+            code_label: &p.code_label,
+            code_hint: &p.code_hint,
+            open_button: &p.open_button,
+            note: &p.note,
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct Settings {
     /// `METRICS_BIND_ADDRESS`: where `GET /metrics` is served (this page is public: never on
     /// its own address). Unset: no metrics.
     pub metrics_bind_address: Option<String>,
+    /// `LANDING_COOKIE_SECURE` (true): the cookie of a protected link's forms (their CSRF
+    /// defence) goes over HTTPS only; false for plain-HTTP set-ups.
+    pub cookie_secure: bool,
 }
 
 /// Opens (calls that may count a use or mint a MedDream link) allowed per minute, refilled
@@ -138,6 +141,10 @@ impl Settings {
             trusted_proxies,
             open_limits,
             metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
+            cookie_secure: match src.get("LANDING_COOKIE_SECURE") {
+                None => true,
+                Some(_) => src.flag("LANDING_COOKIE_SECURE")?,
+            },
         })
     }
 }
@@ -198,6 +205,7 @@ mod tests {
             }
         );
         assert_eq!(s.metrics_bind_address, None);
+        assert!(s.cookie_secure);
     }
 
     #[test]
@@ -231,6 +239,10 @@ mod tests {
         assert_eq!(
             name(&[("TRUSTED_PROXIES", "nginx")]),
             Some("TRUSTED_PROXIES")
+        );
+        assert_eq!(
+            name(&[("LANDING_COOKIE_SECURE", "https")]),
+            Some("LANDING_COOKIE_SECURE")
         );
         assert_eq!(
             name(&[("LANDING_LINK_OPENS_PER_MINUTE", "-1")]),

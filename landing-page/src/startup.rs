@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use auth_client::{AuthClient, Timeouts};
 
+use crate::forms::FormGuard;
 use crate::i18n::Catalog;
 use crate::metrics::{self, Metrics};
 use crate::open_limits::OpenBuckets;
@@ -17,8 +18,10 @@ use crate::security_headers;
 use crate::settings::Settings;
 use crate::telemetry;
 
-/// The confirm button posts no body; anything larger is not ours.
-const MAX_BODY_BYTES: usize = 4 * 1024;
+/// The confirm button posts no body, a protected link's form a password of at most 1 KiB
+/// (percent-encoded, three bytes a character at most) and a CSRF token; anything larger is not
+/// ours.
+const MAX_BODY_BYTES: usize = 8 * 1024;
 
 pub struct Application {
     port: u16,
@@ -66,6 +69,10 @@ impl Application {
             limits: Arc::new(OpenBuckets::new(settings.open_limits)),
             trusted_proxies: Arc::new(settings.trusted_proxies),
             metrics,
+            forms: Arc::new(FormGuard::new(
+                &settings.auth_service_password,
+                settings.cookie_secure,
+            )),
         };
         let server = HttpServer::new(move || {
             // Its own pool per worker (see AppState); built once above, so this cannot fail.

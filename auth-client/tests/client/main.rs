@@ -30,6 +30,7 @@ async fn decode_sends_the_token_and_reads_the_answer() {
         error_code: Some(DecodeErrorCode::UsedUp),
         redirect_url: None,
         resources: vec![],
+        protection: None,
     };
     double.set_behaviour(Behaviour::Answer(answer.clone()));
     let got = client(&double, PASSWORD, Duration::from_secs(5))

@@ -1,19 +1,23 @@
-//! `GET /?token=T` (and `?reason=R` from the nginx gate), `POST /?token=T` (the confirm button):
-//! ask auth-service what the link opens, then redirect or explain.
+//! `GET /?token=T` (and `?reason=R` from the nginx gate), `POST /?token=T` (the confirm button,
+//! and a protected link's forms): ask auth-service what the link opens, then redirect, ask for
+//! the password or code, or explain.
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use auth_client::AuthClient;
+use auth_client::{AuthClient, AuthError};
+use auth_wire::{DecodeErrorCode, DecodeResponse, UnlockRequest};
+use secrecy::ExposeSecret;
 use service_settings::TrustedProxies;
 
+use crate::forms::{FormGuard, Posted};
 use crate::i18n::{Catalog, Language};
 use crate::link_claims::{expiration_date, fingerprint, MAX_TOKEN_BYTES};
 use crate::metrics::Metrics;
 use crate::open_limits::OpenBuckets;
-use crate::outcome::{self, Refusal};
-use crate::pages::{respond, ConfirmPage, Frame, OutcomePage};
+use crate::outcome::{self, Ask, Next, Refusal};
+use crate::pages::{respond, ConfirmPage, FormNote, Frame, OutcomePage, ProtectedPage};
 use crate::redirects::{Refused, ViewerOrigins};
 use crate::settings::Branding;
 
@@ -32,6 +36,8 @@ pub struct AppState {
     pub limits: Arc<OpenBuckets>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub metrics: Arc<Metrics>,
+    /// The CSRF tokens of a protected link's forms.
+    pub forms: Arc<FormGuard>,
 }
 
 /// The link's query: the first `token` and `reason`, empty ones counting as absent.
@@ -77,16 +83,28 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     }
 }
 
-/// The confirm button: 303 to the viewer (the browser follows with a GET).
-pub async fn confirmed(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// The confirm button (no body): 303 to the viewer (the browser follows with a GET). A protected
+/// link's forms: `action=unlock` with `password` or `code`, `action=send-code` with `address`,
+/// each with its CSRF token `form`.
+pub async fn confirmed(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let language = state.language(&req);
-    match LinkQuery::of(&req).token {
-        Some(token) => {
+    let Some(token) = LinkQuery::of(&req).token else {
+        return state.refusal_page(language, Refusal::NoLink);
+    };
+    let posted = Posted::parse(&body);
+    match posted.action.as_deref() {
+        None => {
             state
                 .follow(&req, language, &token, StatusCode::SEE_OTHER)
                 .await
         }
-        None => state.refusal_page(language, Refusal::NoLink),
+        Some("unlock") => state.unlock(&req, language, &token, posted).await,
+        Some("send-code") => state.send_code(&req, language, &token, posted).await,
+        Some(_) => state.refused(language, &fingerprint(&token), Refusal::Invalid),
     }
 }
 
@@ -129,7 +147,7 @@ impl AppState {
         let strings = self.catalog.get(language);
         let page = OutcomePage::new(self.frame(language), strings, refusal);
         let mut response = respond(refusal.status(), &page);
-        if let Some(seconds) = refusal.retry_after() {
+        if let Some(seconds) = refusal.wait(chrono::Utc::now()) {
             if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -175,15 +193,27 @@ impl AppState {
         if let Err(error) = &answer {
             tracing::warn!(token = %fingerprint, %error, "auth-service gave no decode answer");
         }
-        let link = match outcome::from_decode(answer, || expiration_date(token)) {
-            Ok(link) => link,
-            Err(refusal) => return self.refused(language, &fingerprint, refusal),
-        };
+        match outcome::from_decode(answer, || expiration_date(token)) {
+            Ok(Next::Go(link)) => self.redirect(req, language, &fingerprint, &link, redirect),
+            Ok(Next::Ask(ask)) => self.ask(req, language, token, &ask, None, StatusCode::OK),
+            Err(refusal) => self.refused(language, &fingerprint, refusal),
+        }
+    }
+
+    /// The redirect to the viewer auth-service answered, if it leads to one of ours.
+    fn redirect(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        fingerprint: &str,
+        link: &str,
+        redirect: StatusCode,
+    ) -> HttpResponse {
         let host = req
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok());
-        match self.origins.location(&link, host) {
+        match self.origins.location(link, host) {
             Ok(location) => {
                 tracing::info!(token = %fingerprint, outcome = "redirect", "link opened");
                 self.metrics.visit("redirect");
@@ -204,7 +234,7 @@ impl AppState {
                         "redirect refused: not a viewer origin of this page (PUBLIC_ORTHANC_ROOT, PUBLIC_OHIF_ROOT, PUBLIC_MEDDREAM_ROOT)"
                     ),
                 }
-                self.refused(language, &fingerprint, Refusal::ServiceUnavailable)
+                self.refused(language, fingerprint, Refusal::ServiceUnavailable)
             }
         }
     }
@@ -227,7 +257,8 @@ impl AppState {
             tracing::warn!(token = %fingerprint, %error, "auth-service gave no preview answer");
         }
         match outcome::from_preview(answer, || expiration_date(token)) {
-            Ok(shared) => {
+            Ok(Next::Ask(ask)) => self.ask(req, language, token, &ask, None, StatusCode::OK),
+            Ok(Next::Go(shared)) => {
                 tracing::info!(token = %fingerprint, outcome = "confirm", "confirm page shown");
                 self.metrics.visit("confirm");
                 let strings = self.catalog.get(language);
@@ -242,5 +273,194 @@ impl AppState {
             }
             Err(refusal) => self.refused(language, &fingerprint, refusal),
         }
+    }
+
+    /// A protected link's page (the password form, or the code forms) for what auth-service
+    /// asked, with a CSRF token bound to the link and this browser (its cookie set when it has
+    /// none yet).
+    fn ask(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        token: &str,
+        ask: &Ask,
+        note: Option<FormNote>,
+        status: StatusCode,
+    ) -> HttpResponse {
+        let (browser, new) = match FormGuard::browser(req) {
+            Some(browser) => (browser, false),
+            None => (FormGuard::new_browser(), true),
+        };
+        let form_token = self
+            .forms
+            .token(&browser, token, chrono::Utc::now().timestamp());
+        let strings = self.catalog.get(language);
+        let page = ProtectedPage::new(self.frame(language), strings, ask, note, &form_token);
+        let mut response = respond(status, &page);
+        if new {
+            if let Ok(cookie) = header::HeaderValue::from_str(&self.forms.cookie(&browser)) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+        }
+        let shown = form_name(ask, note);
+        tracing::info!(token = %fingerprint(token), outcome = shown, "protected link form shown");
+        self.metrics.visit(shown);
+        response
+    }
+
+    /// The form again when nothing was asked of auth-service's unlock (an expired form, an empty
+    /// field): what the link needs comes from a preview, which counts nothing.
+    async fn ask_again(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        token: &str,
+        note: FormNote,
+        status: StatusCode,
+    ) -> HttpResponse {
+        let answer = self.auth.preview(token).await;
+        match outcome::from_preview(answer, || expiration_date(token)) {
+            Ok(Next::Ask(ask)) => self.ask(req, language, token, &ask, Some(note), status),
+            // No longer protected, or never was: the link is opened as any other.
+            Ok(Next::Go(_)) => self.refused(language, &fingerprint(token), Refusal::Invalid),
+            Err(refusal) => self.refused(language, &fingerprint(token), refusal),
+        }
+    }
+
+    /// Whether a posted form is one this page made for this link and browser.
+    fn form_checks(&self, req: &HttpRequest, token: &str, posted: &Posted) -> bool {
+        match (FormGuard::browser(req), posted.form.as_deref()) {
+            (Some(browser), Some(form)) => {
+                self.forms
+                    .check(&browser, token, form, chrono::Utc::now().timestamp())
+            }
+            _ => false,
+        }
+    }
+
+    /// The password or code form posted: auth-service checks it; the viewer (303), the form
+    /// again with what was wrong, or the page that explains (locked, revoked...).
+    async fn unlock(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        token: &str,
+        posted: Posted,
+    ) -> HttpResponse {
+        let fingerprint = fingerprint(token);
+        if let Err(refusal) = self.admit(req, token, true) {
+            return self.refused(language, &fingerprint, refusal);
+        }
+        if !self.form_checks(req, token, &posted) {
+            tracing::info!(token = %fingerprint, "protected link form refused: its CSRF token or cookie does not check out");
+            return self
+                .ask_again(
+                    req,
+                    language,
+                    token,
+                    FormNote::Expired,
+                    StatusCode::FORBIDDEN,
+                )
+                .await;
+        }
+        let filled = |s: &Option<secrecy::SecretString>| {
+            s.as_ref()
+                .map(|s| s.expose_secret().to_owned())
+                .filter(|s| !s.trim().is_empty())
+        };
+        let request = UnlockRequest {
+            token_value: token.to_owned(),
+            password: filled(&posted.password),
+            code: filled(&posted.code),
+        };
+        if request.password.is_none() && request.code.is_none() {
+            return self
+                .ask_again(req, language, token, FormNote::Empty, StatusCode::OK)
+                .await;
+        }
+        let answer = self.auth.unlock(&request).await;
+        drop(request);
+        self.answered(req, language, token, answer)
+    }
+
+    /// "Send me a code": auth-service e-mails one to the address picked.
+    async fn send_code(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        token: &str,
+        posted: Posted,
+    ) -> HttpResponse {
+        let fingerprint = fingerprint(token);
+        if let Err(refusal) = self.admit(req, token, true) {
+            return self.refused(language, &fingerprint, refusal);
+        }
+        if !self.form_checks(req, token, &posted) {
+            tracing::info!(token = %fingerprint, "protected link form refused: its CSRF token or cookie does not check out");
+            return self
+                .ask_again(
+                    req,
+                    language,
+                    token,
+                    FormNote::Expired,
+                    StatusCode::FORBIDDEN,
+                )
+                .await;
+        }
+        let answer = self
+            .auth
+            .send_code(token, posted.address.unwrap_or(0))
+            .await;
+        if let Err(AuthError::Status(502)) = answer {
+            tracing::warn!(token = %fingerprint, "the code's e-mail was not sent (auth-service: SMTP failed)");
+            return self
+                .ask_again(
+                    req,
+                    language,
+                    token,
+                    FormNote::NotSent,
+                    StatusCode::BAD_GATEWAY,
+                )
+                .await;
+        }
+        self.answered(req, language, token, answer)
+    }
+
+    /// An unlock's or a code's answer: the viewer, the form again, or the page that explains.
+    fn answered(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        token: &str,
+        answer: Result<DecodeResponse, AuthError>,
+    ) -> HttpResponse {
+        let fingerprint = fingerprint(token);
+        if let Err(error) = &answer {
+            tracing::warn!(token = %fingerprint, %error, "auth-service gave no unlock answer");
+        }
+        match outcome::from_decode(answer, || expiration_date(token)) {
+            Ok(Next::Go(link)) => {
+                self.redirect(req, language, &fingerprint, &link, StatusCode::SEE_OTHER)
+            }
+            Ok(Next::Ask(ask)) => self.ask(req, language, token, &ask, None, StatusCode::OK),
+            Err(refusal) => self.refused(language, &fingerprint, refusal),
+        }
+    }
+}
+
+/// What a protected link's page shows, for logs and metrics.
+fn form_name(ask: &Ask, note: Option<FormNote>) -> &'static str {
+    match (note, ask.code) {
+        (Some(FormNote::Expired), _) => "form-expired",
+        (Some(FormNote::Empty), _) => "form-empty",
+        (Some(FormNote::NotSent), _) => "code-not-sent",
+        (None, DecodeErrorCode::PasswordRequired) => "password-form",
+        (None, DecodeErrorCode::CodeRequired) if ask.protection.code_sent.is_some() => "code-sent",
+        (None, DecodeErrorCode::CodeRequired) => "code-form",
+        (None, DecodeErrorCode::WrongPassword) => "wrong-password",
+        (None, DecodeErrorCode::WrongCode) => "wrong-code",
+        (None, DecodeErrorCode::CodeExpired) => "code-expired",
+        (None, DecodeErrorCode::TooManyCodes) => "too-many-codes",
+        (None, _) => "protected-form",
     }
 }

@@ -215,6 +215,7 @@ async fn revoked_and_used_up_answers_have_their_pages() {
             error_code: Some(code),
             redirect_url: None,
             resources: vec![],
+            protection: None,
         }));
         assert_refusal(&landing.open("h.p.s").await, status, heading, "h.p.s");
     }
@@ -265,6 +266,7 @@ async fn auth_service_down_failing_or_refusing_our_credentials_is_503_with_retry
         error_code: None,
         redirect_url: Some("javascript:alert(1)".into()),
         resources: vec![],
+        protection: None,
     }));
     assert_refusal(
         &landing.open("h.p.s").await,

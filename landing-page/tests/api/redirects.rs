@@ -13,6 +13,7 @@ fn redirect_to(url: &str) -> Behaviour {
         error_code: None,
         redirect_url: Some(url.into()),
         resources: vec![],
+        protection: None,
     })
 }
 

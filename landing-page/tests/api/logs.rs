@@ -215,3 +215,92 @@ async fn a_clients_malformed_request_is_an_info_line_and_a_metric_never_an_error
         "the request's bytes in the log: {all}"
     );
 }
+
+#[tokio::test]
+async fn a_protected_links_password_code_and_tokens_never_reach_a_log_line() {
+    use crate::protected::{protected_auth, LINK_PASSWORD};
+    let smtp = crate::smtp::SmtpStandIn::start().await;
+    let auth = protected_auth(Some(&smtp)).await;
+    let password_link = auth
+        .protected(serde_json::json!({"password": LINK_PASSWORD}))
+        .await;
+    let code_link = auth
+        .protected(serde_json::json!({"email-code": ["alice@example.test"]}))
+        .await;
+    let mut running = Running::start(&auth.url, &[]);
+    let port = running.port("landing-page listening");
+    let landing = Landing {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let mut visitor = crate::protected::Visitor::new(&landing, "en");
+    let form = visitor.open(&password_link).await;
+    let wrong = "Typed-wrong-7531";
+    let page = visitor
+        .post(
+            &password_link,
+            &form,
+            &[("action", "unlock"), ("password", wrong)],
+        )
+        .await;
+    let opened = visitor
+        .post(
+            &password_link,
+            &page,
+            &[("action", "unlock"), ("password", LINK_PASSWORD)],
+        )
+        .await;
+    assert_eq!(opened.status, 303);
+    let session = opened
+        .header("location")
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let form = visitor.open(&code_link).await;
+    let sent = visitor
+        .post(
+            &code_link,
+            &form,
+            &[("action", "send-code"), ("address", "0")],
+        )
+        .await;
+    let code = smtp.code_for("alice@example.test");
+    let opened = visitor
+        .post(&code_link, &sent, &[("action", "unlock"), ("code", &code)])
+        .await;
+    assert_eq!(opened.status, 303);
+    let code_session = opened
+        .header("location")
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let fingerprint = landing_page::link_claims::fingerprint(&code_link);
+    running.wait_for(&[&fingerprint, "redirect"]);
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    let all = running.log();
+    assert!(
+        all.contains("password-form") && all.contains("wrong-password"),
+        "{all}"
+    );
+    for secret in [
+        LINK_PASSWORD,
+        wrong,
+        &password_link,
+        &code_link,
+        &session,
+        &code_session,
+    ] {
+        let signature = secret.rsplit('.').next().unwrap();
+        assert!(!all.contains(signature), "{secret} in a log line: {all}");
+    }
+    let alone = all
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|run| run == code);
+    assert!(!alone, "the code {code} in a log line: {all}");
+}

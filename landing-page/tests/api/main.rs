@@ -11,5 +11,7 @@ mod limits;
 mod logs;
 mod outcomes;
 mod pages;
+mod protected;
 mod redirects;
+mod smtp;
 mod through_nginx;

@@ -104,6 +104,8 @@ pub struct ProtectedText {
     /// Above the list of (masked) addresses.
     pub send_label: String,
     pub send_button: String,
+    /// Once a code was sent.
+    pub send_again_button: String,
     pub code_label: String,
     pub code_hint: String,
     pub open_button: String,

@@ -166,6 +166,11 @@ pub struct ProtectedPage<'a> {
     pub addresses: Vec<(usize, &'a str)>,
     pub send_label: &'a str,
     pub send_button: &'a str,
+    /// Whether the visitor has a code to type now (one was sent, or one was typed): its form
+    /// comes first.
+    pub code_first: bool,
+    /// `"send"` and `"code"`, in the order the forms show.
+    pub code_sections: [&'static str; 2],
     pub code_label: &'a str,
     pub code_hint: &'a str,
     pub open_button: &'a str,
@@ -230,6 +235,11 @@ impl<'a> ProtectedPage<'a> {
             Some(FormNote::NotSent) => Some(("error", p.code_not_sent.clone())),
             None => answered,
         };
+        let code_first = protection.code_sent.is_some()
+            || matches!(
+                ask.code,
+                DecodeErrorCode::WrongCode | DecodeErrorCode::TooManyCodes
+            );
         ProtectedPage {
             frame,
             title: if password {
@@ -253,7 +263,17 @@ impl<'a> ProtectedPage<'a> {
                 .enumerate()
                 .collect(),
             send_label: &p.send_label,
-            send_button: &p.send_button,
+            send_button: if code_first {
+                &p.send_again_button
+            } else {
+                &p.send_button
+            },
+            code_first,
+            code_sections: if code_first {
+                ["code", "send"]
+            } else {
+                ["send", "code"]
+            },
             code_label: &p.code_label,
             code_hint: &p.code_hint,
             open_button: &p.open_button,

@@ -309,3 +309,186 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
     screenshots(&fr, "expired-fr").await;
     fr.close().await.unwrap();
 }
+
+/// Waits for a page whose `h1` says `text`.
+async fn wait_for_heading(browser: &Client, text: &str) {
+    browser
+        .wait()
+        .for_element(Locator::XPath(&format!("//h1[text()=\"{text}\"]")))
+        .await
+        .unwrap_or_else(|e| panic!("no heading {text:?}: {e}"));
+}
+
+async fn type_and_submit(browser: &Client, field: &str, text: &str) {
+    let input = browser.find(Locator::Css(field)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+    let form = browser
+        .find(Locator::XPath(&format!(
+            "//input[@id='{}']/ancestor::form",
+            field.trim_start_matches('#')
+        )))
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn main_text(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn chromium_opens_protected_links_with_a_password_or_an_e_mailed_code() {
+    let (Some(_), Some(driver_bin)) = (
+        tool(CHROMIUM, "chromium"),
+        tool("/usr/bin/chromedriver", "chromium-driver"),
+    ) else {
+        return;
+    };
+    let viewer = stand_in().await;
+    let orthanc_root = format!("{}orthanc/", viewer.url);
+    let smtp = crate::smtp::SmtpStandIn::start().await;
+    let smtp_port = smtp.port.to_string();
+    let templates = tempfile::tempdir().unwrap();
+    let auth = spawn_auth(&[
+        ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
+        ("PUBLIC_LANDING_ROOT", "http://landing.test/"),
+        ("ENABLE_EMAILS", "true"),
+        ("EMAILS_TEMPLATES_ROOT", templates.path().to_str().unwrap()),
+        ("EMAILS_SENDER_ADDRESS", "pacs@example.test"),
+        ("EMAILS_SMTP_SERVER_HOSTNAME", "127.0.0.1"),
+        ("EMAILS_SMTP_SERVER_PORT", &smtp_port),
+    ])
+    .await;
+    let landing = spawn_landing(
+        &auth.url,
+        &[
+            (
+                "LANDING_CONTACT",
+                "Questions? Radiology desk, +33 1 23 45 67 89",
+            ),
+            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
+        ],
+    )
+    .await;
+    let driver = Chromedriver::start(&driver_bin);
+    let profile = tempfile::tempdir().unwrap();
+    let b = browser(&driver, &profile, "en-GB,en").await;
+    let viewer_prefix = format!(
+        "{orthanc_root}stone-webviewer/index.html?study=1.2.3&selectedStudies=1.2.3&token="
+    );
+
+    // A password link clicked in an e-mail: the form, a wrong password, the right one, the viewer.
+    let password_link = auth
+        .protected(json!({"password": crate::protected::LINK_PASSWORD}))
+        .await;
+    *viewer.mail.lock().unwrap() = landing.link(&password_link);
+    b.goto(&format!("{}mail", viewer.url)).await.unwrap();
+    b.find(Locator::Id("link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(&b, "This link is protected").await;
+    screenshots(&b, "password").await;
+    type_and_submit(&b, "#password", "not-the-password").await;
+    b.wait()
+        .for_element(Locator::Css("p.notice.error"))
+        .await
+        .unwrap();
+    assert!(
+        main_text(&b)
+            .await
+            .contains("That password is not right. 4 attempts are left"),
+        "{}",
+        main_text(&b).await
+    );
+    screenshots(&b, "password-wrong").await;
+    type_and_submit(&b, "#password", crate::protected::LINK_PASSWORD).await;
+    wait_for_heading(&b, "Stand-in viewer").await;
+    let url = b.current_url().await.unwrap().to_string();
+    assert!(url.starts_with(&viewer_prefix), "{url}");
+    assert!(
+        !url.ends_with(&password_link),
+        "the viewer got the session, not the link"
+    );
+    assert_eq!(b.title().await.unwrap(), "js-off", "JavaScript ran");
+
+    // A code link: ask for the code, read it from the e-mail, type it, the viewer.
+    let code_link = auth
+        .protected(json!({"email-code": ["alice@example.test", "bob@example.test"]}))
+        .await;
+    b.goto(&landing.link(&code_link)).await.unwrap();
+    wait_for_heading(&b, "A code is needed to open this link").await;
+    screenshots(&b, "code").await;
+    b.find(Locator::XPath("//button[text()='Send me a code']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("p.notice.info"))
+        .await
+        .unwrap();
+    assert!(
+        main_text(&b)
+            .await
+            .contains("A code was sent to a***@example.test."),
+        "{}",
+        main_text(&b).await
+    );
+    screenshots(&b, "code-sent").await;
+    let code = smtp.code_for("alice@example.test");
+    type_and_submit(&b, "#code", &code).await;
+    wait_for_heading(&b, "Stand-in viewer").await;
+    let url = b.current_url().await.unwrap().to_string();
+    assert!(url.starts_with(&viewer_prefix), "{url}");
+
+    // A link locked by five wrong passwords says until when.
+    let locked = auth
+        .protected(json!({"password": crate::protected::LINK_PASSWORD}))
+        .await;
+    b.goto(&landing.link(&locked)).await.unwrap();
+    for left in (1..=4).rev() {
+        type_and_submit(&b, "#password", "guess-guess").await;
+        let said = if left == 1 {
+            "One attempt is left".to_owned()
+        } else {
+            format!("{left} attempts are left")
+        };
+        b.wait()
+            .for_element(Locator::XPath(&format!(
+                "//p[contains(@class, 'notice') and contains(text(), '{said}')]"
+            )))
+            .await
+            .unwrap();
+    }
+    type_and_submit(&b, "#password", "guess-guess").await;
+    wait_for_heading(&b, "This link is locked for now").await;
+    screenshots(&b, "locked").await;
+    b.close().await.unwrap();
+
+    // In French.
+    let profile = tempfile::tempdir().unwrap();
+    let fr = browser(&driver, &profile, "fr-FR,fr").await;
+    fr.goto(&landing.link(&password_link)).await.unwrap();
+    wait_for_heading(&fr, "Ce lien est protégé").await;
+    screenshots(&fr, "password-fr").await;
+    fr.goto(&landing.link(&code_link)).await.unwrap();
+    wait_for_heading(&fr, "Un code est nécessaire pour ouvrir ce lien").await;
+    screenshots(&fr, "code-fr").await;
+    fr.close().await.unwrap();
+}

@@ -184,6 +184,9 @@ pub enum DecodeErrorCode {
     Locked,
     /// Three codes were sent for this share in the last 15 minutes.
     TooManyCodes,
+    /// A plain publication created under REQUIRE_LINK_PROTECTION with PROTECT_EMAILED_LINKS=code,
+    /// never e-mailed yet: it opens once `/emails/send` has bound it to its recipients.
+    NotSent,
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -260,6 +263,7 @@ mod tests {
             (DecodeErrorCode::CodeExpired, "\"code-expired\""),
             (DecodeErrorCode::Locked, "\"locked\""),
             (DecodeErrorCode::TooManyCodes, "\"too-many-codes\""),
+            (DecodeErrorCode::NotSent, "\"not-sent\""),
         ];
         for (code, text) in codes {
             assert_eq!(serde_json::to_string(&code).unwrap(), text);

@@ -160,6 +160,7 @@ pub struct Outcomes {
     pub not_found: OutcomeText,
     pub locked: DatedText,
     pub protected: OutcomeText,
+    pub awaiting_email: OutcomeText,
 }
 
 /// Every string of one language.

@@ -39,6 +39,9 @@ pub enum Refusal {
     },
     /// The nginx gate: a protected link's own token, used past the landing page.
     Protected,
+    /// A publication that opens once e-mailed (REQUIRE_LINK_PROTECTION with
+    /// PROTECT_EMAILED_LINKS=code on auth-service), not e-mailed yet.
+    AwaitingEmail,
 }
 
 /// What a protected link asks of the visitor: the form to show, and what the last answer said
@@ -65,7 +68,9 @@ impl Refusal {
             }
             Refusal::Expired { .. } | Refusal::Revoked | Refusal::UsedUp => StatusCode::GONE,
             Refusal::Invalid | Refusal::CannotOpen => StatusCode::BAD_REQUEST,
-            Refusal::Forbidden | Refusal::Protected => StatusCode::FORBIDDEN,
+            Refusal::Forbidden | Refusal::Protected | Refusal::AwaitingEmail => {
+                StatusCode::FORBIDDEN
+            }
             Refusal::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::ServiceUnavailable | Refusal::ViewerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::ViewerServiceFailed => StatusCode::BAD_GATEWAY,
@@ -118,6 +123,7 @@ impl Refusal {
             Refusal::NotFound => "not-found",
             Refusal::Locked { .. } => "locked",
             Refusal::Protected => "protected",
+            Refusal::AwaitingEmail => "awaiting-email",
         }
     }
 
@@ -182,6 +188,7 @@ fn checked(
         (Some(UsedUp), _) => Err(Refusal::UsedUp),
         (Some(Invalid), _) => Err(Refusal::Invalid),
         (Some(Unknown), _) => Err(unknown(answer.token_type.as_deref())),
+        (Some(NotSent), _) => Err(Refusal::AwaitingEmail),
         (Some(Locked), protection) => Err(Refusal::Locked {
             until: protection
                 .and_then(|p| p.locked_until)
@@ -254,6 +261,7 @@ mod tests {
                 Refusal::CannotOpen,
             ),
             (answer(stone, None, None), Refusal::ViewerUnavailable),
+            (answer(stone, Some(NotSent), None), Refusal::AwaitingEmail),
             (Err(AuthError::Status(502)), Refusal::ViewerServiceFailed),
             (Err(AuthError::Status(401)), Refusal::ServiceUnavailable),
             (Err(AuthError::Status(500)), Refusal::ServiceUnavailable),

@@ -76,6 +76,7 @@ impl<'a> OutcomePage<'a> {
             Refusal::ViewerUnavailable => plain(&o.viewer_unavailable),
             Refusal::Forbidden => plain(&o.forbidden),
             Refusal::Protected => plain(&o.protected),
+            Refusal::AwaitingEmail => plain(&o.awaiting_email),
             Refusal::ServiceUnavailable => plain(&o.service_unavailable),
             Refusal::ViewerServiceFailed => plain(&o.viewer_service_failed),
             Refusal::ViewerBusy => plain(&o.viewer_busy),

@@ -21,7 +21,7 @@ pub const REASON_HEADER: &str = "x-auth-reason";
         ("X-Original-Method" = String, Header, description = "The visitor's method"),
         ("token" = Option<String>, Header, description = "The share token (else the `token` query argument, `X-Original-Authorization: Bearer`, or the gate's cookie)")),
     responses((status = 204, description = "Allowed (may set the token cookie)"),
-        (status = 401, description = "The token is missing, invalid, expired, revoked or used up (`X-Auth-Reason`), or no Basic credentials"),
+        (status = 401, description = "The token is missing, invalid, expired, revoked or used up, or is a protected link's own token (`protected`, ours) (`X-Auth-Reason`), or no Basic credentials"),
         (status = 403, description = "The request is no read a share allows (a method other than GET or HEAD, a method override, a route, tail or query key outside the allowlist), or the token does not cover it (`X-Auth-Reason: forbidden`)"),
         (status = 404, description = "The gate is off (no ORTHANC_URL)"),
         (status = 503, description = "Orthanc cannot be asked: denied")))]

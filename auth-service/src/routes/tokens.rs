@@ -90,9 +90,12 @@ pub async fn create_typed(
             None => Guard::Open,
         },
     };
+    // OE2's plain publication when every link must be protected: it opens once e-mailed.
+    let awaits_email = request.protection.is_none() && awaits_email(&state, token_type);
     let protection = match &request.protection {
-        None => None,
         Some(p) => Some(stored_protection(p).await?),
+        None if awaits_email => Some(StoredProtection::awaiting_email()),
+        None => None,
     };
     let (token, url, id) = if token_type == TokenType::MeddreamInstantLink {
         // The link carries MedDream's own token, minted now; no JWT of ours is involved.
@@ -114,7 +117,10 @@ pub async fn create_typed(
     };
     // A share of ours has its registry id, the token's SHA-256, as is the fingerprint: no second
     // hash (and none at all when the line is filtered out).
-    let method = request.protection.as_ref().map(|p| p.method().as_str());
+    let method = match &request.protection {
+        Some(p) => Some(p.method().as_str()),
+        None => awaits_email.then_some("awaiting-email"),
+    };
     tracing::info!(user = %caller.user, r#type = %token_type, token = %id.map_or_else(|| fingerprint(&token), |id| id.fingerprint()), resources = share.resources.len(), protection = method, "share token created");
     let response = CreateTokenResponse {
         request: CreateTokenEcho {
@@ -163,6 +169,14 @@ fn check_protection(
         )),
         Some(_) => Ok(()),
     }
+}
+
+/// Under REQUIRE_LINK_PROTECTION, a plain publication is accepted only when
+/// PROTECT_EMAILED_LINKS=code protects it once e-mailed; until then it opens nothing (not even
+/// for its sender), so a link copied out of OE2's dialog is no way around the rule.
+fn awaits_email(state: &AppState, token_type: TokenType) -> bool {
+    let settings = &state.protection.settings;
+    settings.require && settings.protect_emailed && token_type.is_publication()
 }
 
 /// What the registry keeps of a protection: a password only as its Argon2id hash, made off the
@@ -341,7 +355,7 @@ pub async fn validate(
 
 #[utoipa::path(post, path = "/tokens/decode", tag = "tokens",
     request_body(content = serde_json::Value, description = "`preview` (ours, optional): check the token and list what it shares, without counting a use or minting a MedDream link; `redirect-url` is then null", example = json!({"token-key": "token", "token-value": "eyJ..."})),
-    responses((status = 200, description = "What the landing page needs", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
+    responses((status = 200, description = "What the landing page needs. `error-code`: null (it opens), invalid, expired, unknown, revoked, used-up; for a protected link (ours) password-required or code-required with `protection` (method, masked addresses, attempts left), locked (with `protection.locked-until`), not-sent (a publication that opens once e-mailed)", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
         (status = 400, description = "No token-value"),
         (status = 401, description = "No or wrong Basic credentials"),
         (status = 422, description = "The body is not JSON or lacks a field"),
@@ -406,6 +420,26 @@ impl Opening {
     }
 }
 
+/// The answer for a share that opens: what it shares, and the viewer link (none for a preview).
+pub(super) fn opened_answer(
+    verified: &Verified,
+    type_name: &str,
+    redirect_url: Option<String>,
+) -> DecodeResponse {
+    DecodeResponse {
+        token_type: Some(type_name.to_owned()),
+        error_code: None,
+        redirect_url,
+        resources: verified
+            .share
+            .resources
+            .iter()
+            .map(ResourceDto::from)
+            .collect(),
+        protection: None,
+    }
+}
+
 /// The answer for a token that does not open, and why.
 pub(super) fn refused(token_type: Option<&str>, code: DecodeErrorCode) -> DecodeResponse {
     DecodeResponse {
@@ -462,18 +496,7 @@ async fn decode_answer(state: &AppState, token: &str, preview: bool) -> Result<D
     if state.access.unprotected(&verified).is_err() {
         return super::unlock::needs(state, &verified, type_name).await;
     }
-    let opened = |redirect_url| DecodeResponse {
-        token_type: Some(type_name.to_owned()),
-        error_code: None,
-        redirect_url,
-        resources: verified
-            .share
-            .resources
-            .iter()
-            .map(ResourceDto::from)
-            .collect(),
-        protection: None,
-    };
+    let opened = |redirect_url| opened_answer(&verified, type_name, redirect_url);
     if preview {
         return Ok(opened(None));
     }

@@ -12,9 +12,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::json_object;
-use super::tokens::{checked, denial_code, refused, Opening};
+use super::tokens::{checked, denial_code, opened_answer, refused, Opening};
 use crate::access::Verified;
-use crate::api::{DecodeErrorCode, DecodeResponse, ResourceDto};
+use crate::api::{DecodeErrorCode, DecodeResponse};
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::domain::{ExpirationDate, Guard, ShareId, ShareToken};
@@ -30,7 +30,7 @@ use crate::telemetry;
 
 #[utoipa::path(post, path = "/tokens/unlock", tag = "tokens",
     request_body(content = serde_json::Value, description = "The protected link's token and its password, or a code it was sent (ours)", example = json!({"token-value": "eyJ...", "password": "the password"})),
-    responses((status = 200, description = "Unlocked: `redirect-url` is the viewer link with the visitor's session token. Else `error-code` says why: wrong-password, wrong-code, code-expired, locked (with `protection.locked-until`), expired, revoked, used-up, invalid", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
+    responses((status = 200, description = "Unlocked: `redirect-url` is the viewer link with the visitor's session token. Else `error-code` says why: wrong-password, wrong-code, code-expired, locked (with `protection.locked-until`), not-sent, expired, revoked, used-up, invalid", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
         (status = 400, description = "No token, both or neither of password and code, the wrong one for this link, or a link that is not protected"),
         (status = 401, description = "No or wrong Basic credentials"),
         (status = 422, description = "The body is not JSON or lacks a field"),
@@ -61,7 +61,7 @@ pub async fn unlock(
 
 #[utoipa::path(post, path = "/tokens/send-code", tag = "tokens",
     request_body(content = serde_json::Value, description = "The protected link's token and the index of the address (in decode's masked list) to send a code to (ours)", example = json!({"token-value": "eyJ...", "address": 0})),
-    responses((status = 200, description = "`error-code` `code-required` with `protection.code-sent` when the code went out; else why not: too-many-codes (with `protection.retry-after`), locked, expired, revoked, used-up, invalid", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": "code-required", "redirect-url": null, "resources": [], "protection": {"method": "email-code", "addresses": ["a***@example.org"], "attempts-left": 5, "locked-until": null, "code-sent": {"address": "a***@example.org", "expires-at": "2030-01-01T10:10:00Z"}}})),
+    responses((status = 200, description = "`error-code` `code-required` with `protection.code-sent` when the code went out; else why not: too-many-codes (with `protection.retry-after`), locked, not-sent, expired, revoked, used-up, invalid", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": "code-required", "redirect-url": null, "resources": [], "protection": {"method": "email-code", "addresses": ["a***@example.org"], "attempts-left": 5, "locked-until": null, "code-sent": {"address": "a***@example.org", "expires-at": "2030-01-01T10:10:00Z"}}})),
         (status = 400, description = "No token, an address index out of the list, or a link that does not take codes"),
         (status = 401, description = "No or wrong Basic credentials"),
         (status = 422, description = "The body is not JSON or lacks a field"),
@@ -166,6 +166,12 @@ fn needing(type_name: &str, code: DecodeErrorCode, protection: ProtectionInfo) -
     }
 }
 
+/// A publication created under REQUIRE_LINK_PROTECTION and never e-mailed: no address to send a
+/// code to yet.
+fn awaiting_email(lock: &UnlockState) -> bool {
+    lock.method == ProtectionMethod::EmailCode && lock.addresses.is_empty()
+}
+
 fn required(method: ProtectionMethod) -> DecodeErrorCode {
     match method {
         ProtectionMethod::Password => DecodeErrorCode::PasswordRequired,
@@ -185,6 +191,7 @@ pub(super) async fn needs(
     };
     let code = match lock.locked_until {
         Some(_) => DecodeErrorCode::Locked,
+        None if awaiting_email(&lock) => DecodeErrorCode::NotSent,
         None => required(lock.method),
     };
     Ok(needing(type_name, code, info(&lock)))
@@ -205,9 +212,14 @@ async fn protected_share(
             "this link needs no password or code: open it with POST /tokens/decode",
         ));
     }
-    Ok(protection_state(state, &verified, type_name)
-        .await?
-        .map(|lock| (verified, type_name, lock)))
+    Ok(match protection_state(state, &verified, type_name).await? {
+        // Nothing to send a code to, nothing to count: it opens once e-mailed.
+        Ok(lock) if awaiting_email(&lock) => {
+            Err(needing(type_name, DecodeErrorCode::NotSent, info(&lock)))
+        }
+        Ok(lock) => Ok((verified, type_name, lock)),
+        Err(answer) => Err(answer),
+    })
 }
 
 /// What a code typed matched.
@@ -319,18 +331,7 @@ async fn unlock_answer(state: &AppState, token: &str, secret: Secret) -> Result<
     }
     tracing::info!(token = %fingerprint(token), session = %fingerprint(&session), "protected link unlocked");
     let url = opening.url(state, &verified).await?;
-    Ok(DecodeResponse {
-        token_type: Some(type_name.to_owned()),
-        error_code: None,
-        redirect_url: Some(url),
-        resources: verified
-            .share
-            .resources
-            .iter()
-            .map(ResourceDto::from)
-            .collect(),
-        protection: None,
-    })
+    Ok(opened_answer(&verified, type_name, Some(url)))
 }
 
 /// A wrong password or code: counted in the registry; the fifth in the window locks the share.

@@ -27,6 +27,16 @@ impl std::fmt::Debug for StoredProtection {
 }
 
 impl StoredProtection {
+    /// A plain publication created under REQUIRE_LINK_PROTECTION with PROTECT_EMAILED_LINKS=code:
+    /// codes with no address yet. It opens nothing until `/emails/send` binds it to recipients.
+    pub fn awaiting_email() -> StoredProtection {
+        StoredProtection {
+            method: ProtectionMethod::EmailCode,
+            addresses: Vec::new(),
+            password_hash: None,
+        }
+    }
+
     pub fn echo(&self) -> ProtectionEcho {
         ProtectionEcho {
             method: self.method,

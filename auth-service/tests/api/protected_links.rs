@@ -327,19 +327,67 @@ async fn required_protection_refuses_plain_publications_unless_emailed_links_are
         .0,
         200
     );
-    // With PROTECT_EMAILED_LINKS=code, OE2's plain publications are accepted: e-mailing binds them.
-    let smtp_port = crate::tools::free_port();
+}
+
+#[tokio::test]
+async fn required_protection_lets_oe2_create_plain_links_that_open_only_once_e_mailed() {
+    let smtp = or_skip!(SmtpServer::start(test_name!(), SmtpOptions::default()).await);
     let mut env = LINKS.to_vec();
     env.extend([
         ("REQUIRE_LINK_PROTECTION", "true"),
         ("PROTECT_EMAILED_LINKS", "code"),
     ]);
-    let email = spawn_email_app(smtp_port, &env).await;
-    let (status, answer) = email
-        .app
+    let email = spawn_email_app(smtp.port, &env).await;
+    let app = &email.app;
+    // OE2's plain publication is accepted: e-mailing it will bind it.
+    let (status, created) = app
         .create("stone-viewer-publication", &publication(Value::Null))
         .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["request"].get("protection"), None, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    let link = created["url"].as_str().unwrap().to_owned();
+    // Until it is e-mailed it opens nothing, not even for its sender: a link copied out of the
+    // share dialog is no way around the rule.
+    assert!(!app.granted(&token, &ask(U1)).await);
+    let decoded = app.decode(&token).await;
+    assert_eq!(
+        (&decoded["error-code"], &decoded["redirect-url"]),
+        (&json!("not-sent"), &Value::Null),
+        "{decoded}"
+    );
+    assert_eq!(decoded["protection"]["addresses"], json!([]));
+    assert_eq!(send_code(app, &token, 0).await.1["error-code"], "not-sent");
+    // A guess at a code is not counted: there is nothing to guess yet.
+    for _ in 0..6 {
+        assert_eq!(
+            with_code(app, &token, "123456").await["error-code"],
+            "not-sent"
+        );
+    }
+    assert!(smtp.messages().is_empty());
+    // E-mailed: it asks for a code sent to its recipient, and opens with it.
+    let (status, answer) = app
+        .send(
+            Method::POST,
+            "/emails/send",
+            &json!({"destination-email": "frank@example.test", "email-title": "A study",
+                    "email-content": format!("<a href=\"{link}\">the study</a>")}),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
+    let decoded = app.decode(&token).await;
+    assert_eq!(decoded["error-code"], "code-required", "{decoded}");
+    assert_eq!(
+        decoded["protection"]["addresses"],
+        json!(["f***@example.test"])
+    );
+    assert_eq!(decoded["protection"]["attempts-left"], 5, "{decoded}");
+    assert_eq!(send_code(app, &token, 0).await.0, 200);
+    let code = code_in_mail(&smtp, "frank@example.test");
+    let opened = with_code(app, &token, &code).await;
+    assert_eq!(opened["error-code"], Value::Null, "{opened}");
+    assert!(app.granted(&session_of(&opened), &ask(U1)).await);
 }
 
 // ---------------------------------------------------------------- opening

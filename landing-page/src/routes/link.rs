@@ -327,6 +327,34 @@ impl AppState {
         }
     }
 
+    /// The answer to a form post that goes no further: past the open limits, or not a form this
+    /// page made for this link and browser (its form shown again, 403).
+    async fn form_refused(
+        &self,
+        req: &HttpRequest,
+        language: Language,
+        token: &str,
+        posted: &Posted,
+    ) -> Option<HttpResponse> {
+        if let Err(refusal) = self.admit(req, token, true) {
+            return Some(self.refused(language, &fingerprint(token), refusal));
+        }
+        if self.form_checks(req, token, posted) {
+            return None;
+        }
+        tracing::info!(token = %fingerprint(token), "protected link form refused: its CSRF token or cookie does not check out");
+        Some(
+            self.ask_again(
+                req,
+                language,
+                token,
+                FormNote::Expired,
+                StatusCode::FORBIDDEN,
+            )
+            .await,
+        )
+    }
+
     /// Whether a posted form is one this page made for this link and browser.
     fn form_checks(&self, req: &HttpRequest, token: &str, posted: &Posted) -> bool {
         match (FormGuard::browser(req), posted.form.as_deref()) {
@@ -347,21 +375,8 @@ impl AppState {
         token: &str,
         posted: Posted,
     ) -> HttpResponse {
-        let fingerprint = fingerprint(token);
-        if let Err(refusal) = self.admit(req, token, true) {
-            return self.refused(language, &fingerprint, refusal);
-        }
-        if !self.form_checks(req, token, &posted) {
-            tracing::info!(token = %fingerprint, "protected link form refused: its CSRF token or cookie does not check out");
-            return self
-                .ask_again(
-                    req,
-                    language,
-                    token,
-                    FormNote::Expired,
-                    StatusCode::FORBIDDEN,
-                )
-                .await;
+        if let Some(refused) = self.form_refused(req, language, token, &posted).await {
+            return refused;
         }
         let filled = |s: &Option<secrecy::SecretString>| {
             s.as_ref()
@@ -391,22 +406,10 @@ impl AppState {
         token: &str,
         posted: Posted,
     ) -> HttpResponse {
+        if let Some(refused) = self.form_refused(req, language, token, &posted).await {
+            return refused;
+        }
         let fingerprint = fingerprint(token);
-        if let Err(refusal) = self.admit(req, token, true) {
-            return self.refused(language, &fingerprint, refusal);
-        }
-        if !self.form_checks(req, token, &posted) {
-            tracing::info!(token = %fingerprint, "protected link form refused: its CSRF token or cookie does not check out");
-            return self
-                .ask_again(
-                    req,
-                    language,
-                    token,
-                    FormNote::Expired,
-                    StatusCode::FORBIDDEN,
-                )
-                .await;
-        }
         let answer = self
             .auth
             .send_code(token, posted.address.unwrap_or(0))

@@ -126,6 +126,21 @@ struct StandIn {
     mail: Arc<Mutex<String>>,
 }
 
+/// The landing page as the screenshots show it: with a contact line.
+async fn branded_landing(auth_url: &str, orthanc_root: &str) -> Landing {
+    spawn_landing(
+        auth_url,
+        &[
+            (
+                "LANDING_CONTACT",
+                "Questions? Radiology desk, +33 1 23 45 67 89",
+            ),
+            ("PUBLIC_ORTHANC_ROOT", orthanc_root),
+        ],
+    )
+    .await
+}
+
 async fn stand_in() -> StandIn {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
@@ -176,17 +191,7 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
     let viewer = stand_in().await;
     let orthanc_root = format!("{}orthanc/", viewer.url);
     let auth = spawn_auth(&[("PUBLIC_ORTHANC_ROOT", &orthanc_root)]).await;
-    let landing = spawn_landing(
-        &auth.url,
-        &[
-            (
-                "LANDING_CONTACT",
-                "Questions? Radiology desk, +33 1 23 45 67 89",
-            ),
-            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
-        ],
-    )
-    .await;
+    let landing = branded_landing(&auth.url, &orthanc_root).await;
     let confirm = spawn_landing(
         &auth.url,
         &[
@@ -311,6 +316,17 @@ async fn chromium_opens_links_shows_the_pages_and_works_without_javascript() {
 }
 
 /// Waits for a page whose `h1` says `text`.
+/// Waits for the page's notice of `tone` (`error`, `info`), then checks what the page says.
+async fn wait_for_notice(browser: &Client, tone: &str, text: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(&format!("p.notice.{tone}")))
+        .await
+        .unwrap();
+    let shown = main_text(browser).await;
+    assert!(shown.contains(text), "{shown}");
+}
+
 async fn wait_for_heading(browser: &Client, text: &str) {
     browser
         .wait()
@@ -371,17 +387,7 @@ async fn chromium_opens_protected_links_with_a_password_or_an_e_mailed_code() {
         ("EMAILS_SMTP_SERVER_PORT", &smtp_port),
     ])
     .await;
-    let landing = spawn_landing(
-        &auth.url,
-        &[
-            (
-                "LANDING_CONTACT",
-                "Questions? Radiology desk, +33 1 23 45 67 89",
-            ),
-            ("PUBLIC_ORTHANC_ROOT", &orthanc_root),
-        ],
-    )
-    .await;
+    let landing = branded_landing(&auth.url, &orthanc_root).await;
     let driver = Chromedriver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
     let b = browser(&driver, &profile, "en-GB,en").await;
@@ -404,17 +410,12 @@ async fn chromium_opens_protected_links_with_a_password_or_an_e_mailed_code() {
     wait_for_heading(&b, "This link is protected").await;
     screenshots(&b, "password").await;
     type_and_submit(&b, "#password", "not-the-password").await;
-    b.wait()
-        .for_element(Locator::Css("p.notice.error"))
-        .await
-        .unwrap();
-    assert!(
-        main_text(&b)
-            .await
-            .contains("That password is not right. 4 attempts are left"),
-        "{}",
-        main_text(&b).await
-    );
+    wait_for_notice(
+        &b,
+        "error",
+        "That password is not right. 4 attempts are left",
+    )
+    .await;
     screenshots(&b, "password-wrong").await;
     type_and_submit(&b, "#password", crate::protected::LINK_PASSWORD).await;
     wait_for_heading(&b, "Stand-in viewer").await;
@@ -439,17 +440,7 @@ async fn chromium_opens_protected_links_with_a_password_or_an_e_mailed_code() {
         .click()
         .await
         .unwrap();
-    b.wait()
-        .for_element(Locator::Css("p.notice.info"))
-        .await
-        .unwrap();
-    assert!(
-        main_text(&b)
-            .await
-            .contains("A code was sent to a***@example.test."),
-        "{}",
-        main_text(&b).await
-    );
+    wait_for_notice(&b, "info", "A code was sent to a***@example.test.").await;
     screenshots(&b, "code-sent").await;
     let code = smtp.code_for("alice@example.test");
     type_and_submit(&b, "#code", &code).await;

@@ -13,6 +13,11 @@ pub const LANDING_ROOT: &str = "http://landing.test/";
 
 /// auth-service with protected links (and e-mailed codes through `smtp`, when given).
 pub async fn protected_auth(smtp: Option<&SmtpStandIn>) -> Auth {
+    protected_auth_with(smtp, &[]).await
+}
+
+/// As [`protected_auth`], with more of auth-service's settings.
+async fn protected_auth_with(smtp: Option<&SmtpStandIn>, extra: &[(&str, &str)]) -> Auth {
     let port = smtp.map(|s| s.port.to_string());
     let templates = std::env::temp_dir();
     let templates = templates.to_str().unwrap();
@@ -26,6 +31,7 @@ pub async fn protected_auth(smtp: Option<&SmtpStandIn>) -> Auth {
             ("EMAILS_SMTP_SERVER_PORT", port.as_str()),
         ]);
     }
+    env.extend_from_slice(extra);
     spawn_auth(&env).await
 }
 
@@ -435,4 +441,63 @@ async fn the_gates_protected_reason_and_confirm_mode_lead_to_the_form() {
         "{}",
         page.header("set-cookie")
     );
+}
+
+#[tokio::test]
+async fn a_link_that_opens_once_e_mailed_says_so_until_then_in_both_languages() {
+    let smtp = SmtpStandIn::start().await;
+    let auth = protected_auth_with(
+        Some(&smtp),
+        &[
+            ("REQUIRE_LINK_PROTECTION", "true"),
+            ("PROTECT_EMAILED_LINKS", "code"),
+        ],
+    )
+    .await;
+    let landing = spawn_landing(&auth.url, &[]).await;
+    let token = auth.stone(&["1.2.3"], None).await;
+    let page = Visitor::new(&landing, "en").open(&token).await;
+    assert_refusal(&page, 403, "This link is not open yet", &token);
+    assert!(
+        page.text().contains("sent to you by e-mail"),
+        "{}",
+        page.body
+    );
+    let page = Visitor::new(&landing, "fr").open(&token).await;
+    assert_eq!(page.status, 403);
+    assert!(
+        heading(&page).contains("pas encore ouvert"),
+        "{}",
+        page.body
+    );
+    assert!(smtp.messages().is_empty());
+}
+
+#[tokio::test]
+async fn forms_that_no_page_of_ours_posts_get_a_clear_refusal_and_count_nothing() {
+    let auth = protected_auth(None).await;
+    let landing = spawn_landing(&auth.url, &[]).await;
+    let token = auth.protected(json!({"password": LINK_PASSWORD})).await;
+    let mut visitor = Visitor::new(&landing, "en");
+    let form = visitor.open(&token).await;
+    let odd: [&[(&str, &str)]; 6] = [
+        &[("action", "unlock"), ("code", "123456")],
+        &[("action", "unlock"), ("password", "guess-1"), ("code", "1")],
+        &[("action", "send-code"), ("address", "0")],
+        &[("action", "send-code"), ("address", "99999999999999999999")],
+        &[("action", "send-code")],
+        &[("password", "guess-2")],
+    ];
+    for fields in odd {
+        let page = visitor.post(&token, &form, fields).await;
+        assert!(
+            [200, 400].contains(&page.status),
+            "{fields:?}: {} {}",
+            page.status,
+            page.body
+        );
+        assert!(page.headers.get("location").is_none(), "{fields:?}");
+        assert!(!page.body.contains(&token), "{fields:?}");
+    }
+    assert_eq!(auth.decode(&token).await["protection"]["attempts-left"], 5);
 }

@@ -78,6 +78,10 @@ pub async fn create_typed(
         (None, Some(seconds)) => ExpirationDate::after(Utc::now(), seconds),
         (None, None) => None,
     };
+    // OE2's plain publication when every link must be protected: it opens once e-mailed. Its
+    // token carries the protected claim too, so no replica opens data with it, whatever it
+    // holds in memory of the share.
+    let awaits_email = request.protection.is_none() && awaits_email(&state, token_type);
     let share = ShareToken {
         id: request.id,
         resources: request.resources,
@@ -85,13 +89,11 @@ pub async fn create_typed(
         expiration_date,
         validity_duration: request.validity_duration,
         // A nonce of its own: two protected shares of one request never share a token.
-        guard: match request.protection {
-            Some(_) => Guard::Protected(format!("{:032x}", rand::random::<u128>())),
-            None => Guard::Open,
+        guard: match request.protection.is_some() || awaits_email {
+            true => Guard::Protected(format!("{:032x}", rand::random::<u128>())),
+            false => Guard::Open,
         },
     };
-    // OE2's plain publication when every link must be protected: it opens once e-mailed.
-    let awaits_email = request.protection.is_none() && awaits_email(&state, token_type);
     let protection = match &request.protection {
         Some(p) => Some(stored_protection(p).await?),
         None if awaits_email => Some(StoredProtection::awaiting_email()),

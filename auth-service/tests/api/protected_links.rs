@@ -347,6 +347,12 @@ async fn required_protection_lets_oe2_create_plain_links_that_open_only_once_e_m
     assert_eq!(created["request"].get("protection"), None, "{created}");
     let token = created["token"].as_str().unwrap().to_owned();
     let link = created["url"].as_str().unwrap().to_owned();
+    // Its token is refused for data by its own claim, on any replica, whatever it holds.
+    assert!(
+        claims(&token)["protected"].is_string(),
+        "{}",
+        claims(&token)
+    );
     // Until it is e-mailed it opens nothing, not even for its sender: a link copied out of the
     // share dialog is no way around the rule.
     assert!(!app.granted(&token, &ask(U1)).await);

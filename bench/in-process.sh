@@ -12,5 +12,8 @@
 set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
-# RUST_LOG=warn as run.sh starts the service; the bench installs no subscriber, so nothing prints.
-cargo bench -p auth-service --bench in_process | tee "$REPO_DIR/bench/last-in-process-run.txt"
+# Logging as a user runs it (one access line per request, RUST_LOG unset): the lines go to
+# target/in-process-log.txt, the table to stdout.
+cargo bench -p auth-service --bench in_process --no-run
+cargo bench -p auth-service --bench in_process 2>"$REPO_DIR/target/in-process-log.txt" |
+    tee "$REPO_DIR/bench/last-in-process-run.txt"

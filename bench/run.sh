@@ -20,7 +20,7 @@ USER_PASSWORD=bench-pass
 AUTH_SERVICE_BIN_GIVEN=${AUTH_SERVICE_BIN:-}
 AUTH_SERVICE_BIN=${AUTH_SERVICE_BIN:-$REPO_DIR/target/release/auth-service}
 CEILING_BIN=$REPO_DIR/target/release/bench-ceiling
-PERMISSIONS_FIXTURE=$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc
+PERMISSIONS_FIXTURE=${PERMISSIONS_FIXTURE:-$REPO_DIR/../shared/compat-sample/fixtures/permissions.jsonc}
 RESULTS_FILE=$BENCH_DIR/last-run.txt
 # The tests' stand-in Keycloak realm (npm oidc-provider) and the client whose tokens the
 # get-profile scenario sends: persona "Doctor Who", realm role doctor-role.

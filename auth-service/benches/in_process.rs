@@ -12,7 +12,8 @@
 //!                                                  counts them under valgrind, free of VM noise)
 //!
 //! Each scenario runs once per round, the rounds interleave the scenarios, and the table shows
-//! each scenario's median round.
+//! each scenario's median round. Logging is on as a user runs the service (`RUST_LOG` unset: one
+//! access line per request, through the log writer thread, on stderr).
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -48,6 +49,7 @@ fn env_number(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
+    let _log = auth_service::telemetry::init("info");
     actix_web::rt::System::new().block_on(run());
 }
 

@@ -287,6 +287,15 @@ impl AccessPolicy {
         Ok(())
     }
 
+    /// The token's fingerprint for a log line: from its registry id when the token was verified
+    /// before (no second SHA-256 of the token on the hot path), else hashed.
+    pub fn fingerprint(&self, token: &str) -> String {
+        match self.verified.as_ref().and_then(|cache| cache.get(token)) {
+            Some(verified) => verified.id.fingerprint(),
+            None => crate::share_token::fingerprint(token),
+        }
+    }
+
     /// The share a token carries once its signature and claims are checked (expiry not
     /// included), from the cache when this very token text was checked before. Refused tokens
     /// are never cached, so their error is always the codec's own.

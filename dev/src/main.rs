@@ -1,6 +1,10 @@
 //! `cargo run -p dev`: auth-service (dev mode: generated credentials kept in ./data) and the
 //! landing page in one process, the landing page as auth-service's PUBLIC_LANDING_ROOT, and a
-//! publication link printed that opens through it.
+//! publication link printed that opens through it. Without PUBLIC_ORTHANC_ROOT, the run answers
+//! at the default viewer root itself (viewer_stand_in.rs).
+mod viewer_stand_in;
+
+use std::net::TcpListener;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -25,6 +29,28 @@ async fn main() -> anyhow::Result<()> {
     if source.get("PUBLIC_LANDING_ROOT").is_none() {
         source.set("PUBLIC_LANDING_ROOT", landing_root.clone());
     }
+    // No Orthanc named: the run stands in for the viewer at Orthanc's usual address, unless
+    // something (a local Orthanc) already listens there.
+    let viewer_bind = source
+        .get("DEV_VIEWER_BIND_ADDRESS")
+        .unwrap_or(viewer_stand_in::DEFAULT_BIND)
+        .to_owned();
+    let viewer_listener = match source.get("PUBLIC_ORTHANC_ROOT") {
+        Some(_) => None,
+        None => match TcpListener::bind(&viewer_bind) {
+            Ok(listener) => {
+                let root = format!("http://{}/", listener.local_addr()?);
+                source.set("PUBLIC_ORTHANC_ROOT", root);
+                Some(listener)
+            }
+            Err(e) => {
+                eprintln!(
+                    "dev: {viewer_bind} is taken ({e}): links open the Orthanc listening there"
+                );
+                None
+            }
+        },
+    };
     let data_dir = PathBuf::from(source.get("DATA_DIR").unwrap_or("data"));
     auth_service::dev_mode::prepare(&mut source, &data_dir)?;
     let auth_settings = auth_service::settings::Settings::from_source(&source)
@@ -61,6 +87,16 @@ async fn main() -> anyhow::Result<()> {
         .context("Failed to read the landing-page settings")?;
     let landing = landing_page::startup::Application::build(landing_settings)?;
     let landing_port = landing.port();
+    let viewer_note = match viewer_listener {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            tokio::spawn(viewer_stand_in::serve(listener, auth_url.to_string())?);
+            format!(
+                "no PUBLIC_ORTHANC_ROOT: a page on http://{at}/ stands in for the viewer (set PUBLIC_ORTHANC_ROOT to open real images)\n"
+            )
+        }
+        None => String::new(),
+    };
     let auth_task = tokio::spawn(auth.run_until_stopped());
     let landing_task = tokio::spawn(landing.run_until_stopped());
 
@@ -88,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     println!(
-        "\ndev: auth-service on {auth_url} (basic-auth {user} / {password}), landing page on port {landing_port}\n\
+        "\ndev: auth-service on {auth_url} (basic-auth {user} / {password}), landing page on port {landing_port}\n{viewer_note}\
          open a publication (Stone viewer, study 1.2.3, valid for a day):\n  {fresh}\n\
          an expired one:\n  {expired}\n",
         password = password.expose_secret(),

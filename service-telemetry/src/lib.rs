@@ -1,5 +1,6 @@
 //! Logging set-up and the per-request span of auth-service and landing-page. Share links carry
 //! their token in the query string, so a request is named by its route pattern, never its path.
+pub mod access_line;
 pub mod writer;
 
 use std::io::IsTerminal;
@@ -58,6 +59,9 @@ const QUEUE_LINES: usize = 64 * 1024;
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 static QUEUE: OnceLock<Arc<writer::LineQueue>> = OnceLock::new();
+/// Set when access lines may skip tracing's generic formatting (access_line.rs): lines go to the
+/// queue, without colours, in this format.
+static DIRECT_ACCESS_LINES: OnceLock<LogFormat> = OnceLock::new();
 
 /// Log lines dropped since start because the writer's queue was full (a worker never waits on
 /// the log). Exposed in `/metrics`.
@@ -89,6 +93,9 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
             let queue = writer.queue().clone();
             if install(filter, format, writer) {
                 let _ = QUEUE.set(queue);
+                if !colours(format) {
+                    let _ = DIRECT_ACCESS_LINES.set(format);
+                }
                 return LogGuard {
                     _writer: Some(thread),
                 };
@@ -104,6 +111,11 @@ pub fn init_with_format(default_filter: &str, format: LogFormat) -> LogGuard {
     }
 }
 
+/// Colours only on a terminal: docker logs and log files get plain text.
+fn colours(format: LogFormat) -> bool {
+    format == LogFormat::Human && std::io::stderr().is_terminal()
+}
+
 /// Installs the global subscriber; false when one already was.
 fn install<W>(filter: EnvFilter, format: LogFormat, writer: W) -> bool
 where
@@ -112,11 +124,11 @@ where
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter)
+        .with_timer(access_line::Rfc3339Micros)
         .with_target(false);
     let installed = match format {
-        // Colours only on a terminal: docker logs and log files get plain text.
         LogFormat::Human => builder
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(colours(format))
             .finish()
             .with(MalformedRequests)
             .try_init(),
@@ -179,19 +191,33 @@ pub async fn request_span(
     if let Ok(res) = &result {
         if tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
             let request = res.request();
-            let token = request
-                .extensions()
-                .get::<TokenFingerprint>()
-                .map(|t| t.0.clone());
-            tracing::info!(
-                target: ACCESS_TARGET,
-                parent: &span,
-                route = %request.match_pattern().as_deref().unwrap_or("(none)"),
-                status = res.status().as_u16(),
-                latency_us = started.elapsed().as_micros() as u64,
-                token = token.as_deref().map(tracing::field::display),
-                "request"
-            );
+            let extensions = request.extensions();
+            let token = extensions.get::<TokenFingerprint>().map(|t| t.0.as_str());
+            let pattern = request.match_pattern();
+            let line = access_line::AccessLine {
+                request_id: id,
+                method: request.method().as_str(),
+                route: pattern.as_deref().unwrap_or("(none)"),
+                status: res.status().as_u16(),
+                latency_us: started.elapsed().as_micros() as u64,
+                token,
+            };
+            match (DIRECT_ACCESS_LINES.get(), QUEUE.get()) {
+                (Some(format), Some(queue)) => {
+                    let mut text = String::with_capacity(192);
+                    line.write(*format, access_line::now(), &mut text);
+                    queue.push(text.into_bytes());
+                }
+                _ => tracing::info!(
+                    target: ACCESS_TARGET,
+                    parent: &span,
+                    route = %line.route,
+                    status = line.status,
+                    latency_us = line.latency_us,
+                    token = line.token.map(tracing::field::display),
+                    "request"
+                ),
+            }
         }
     }
     result

@@ -8,7 +8,7 @@
 //! on a timer, and a send never has a sleeper to wake.
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,6 +25,13 @@ pub struct LineQueue {
 }
 
 impl LineQueue {
+    /// Queues one whole line (written at the next flush), or counts it dropped.
+    pub fn push(&self, line: Vec<u8>) {
+        if self.lines.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Lines dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -52,12 +59,7 @@ impl<'a> MakeWriter<'a> for QueuedWriter {
 /// tracing's formatter writes a whole line in one call.
 impl Write for &LineQueue {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        match self.lines.try_send(line.to_vec()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.push(line.to_vec());
         Ok(line.len())
     }
 

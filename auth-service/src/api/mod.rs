@@ -1,5 +1,5 @@
 //! Request and answer bodies of the HTTP API, with the dashed JSON names of the contract
-//! (../shared/PROTOCOL.md). Parsing here turns outside input into domain types or a 4xx.
+//! (the wire contract: the bodies are auth-wire's types). Parsing here turns outside input into domain types or a 4xx.
 mod create_answer;
 mod json_tree;
 

@@ -241,7 +241,7 @@ pub async fn validate(
         .map(strip_bearer)
         .filter(|t| !t.is_empty());
     if let Some(token) = token {
-        telemetry::note_token(&req, || fingerprint(token));
+        telemetry::note_token(&req, || state.access.fingerprint(token));
     }
     let target = Target {
         dicom_uid: request.dicom_uid.as_deref(),
@@ -278,9 +278,12 @@ pub async fn decode(
         .as_deref()
         .map(strip_bearer)
         .ok_or_else(|| Error::bad_request("missing token", "token-value: field required"))?;
-    telemetry::note_token(&req, || fingerprint(token));
-    let answer = decode_answer(&state, token, request.preview).await?;
-    tracing::info!(token = %fingerprint(token), preview = request.preview, error_code = ?answer.error_code, "share token decoded");
+    let answer = decode_answer(&state, token, request.preview).await;
+    // After the decision: the token was verified (and its id cached) if it is ours.
+    let token_fingerprint = state.access.fingerprint(token);
+    telemetry::note_token(&req, || token_fingerprint.clone());
+    let answer = answer?;
+    tracing::info!(token = %token_fingerprint, preview = request.preview, error_code = ?answer.error_code, "share token decoded");
     Ok(HttpResponse::Ok().json(answer))
 }
 

@@ -1,6 +1,6 @@
 //! The calls the real authorization plugin (0.11.4, Orthanc 1.12.7) made, replayed byte for byte
 //! as it sends them: chunked bodies without Content-Length, alphabetical keys, no User-Agent.
-//! Recordings: ../shared/plugin-requests/ (beside the repository).
+//! Recordings: tests/fixtures/plugin-requests/ (see its README).
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -16,9 +16,8 @@ struct Call {
     body: String,
 }
 
-fn recordings_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/plugin-requests");
-    dir.is_dir().then_some(dir)
+fn recordings_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugin-requests")
 }
 
 fn parse(text: &str) -> Vec<Call> {
@@ -141,14 +140,7 @@ async fn send_raw(port: u16, call: &Call, token_override: Option<&str>) -> (u16,
 
 #[tokio::test]
 async fn recorded_plugin_calls_are_answered_as_the_plugin_expects() {
-    let Some(dir) = recordings_dir() else {
-        crate::tools::unavailable(
-            test_name!(),
-            "../shared/plugin-requests not found beside the repository: plugin replay not run",
-            crate::tools::Need::Optional,
-        );
-        return;
-    };
+    let dir = recordings_dir();
     let app = spawn_app(&[("PUBLIC_ORTHANC_ROOT", "http://127.0.0.1:8042/")]).await;
     // A real share of the study the recordings access, used in place of their placeholder tokens.
     let share = app

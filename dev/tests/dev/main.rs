@@ -73,3 +73,77 @@ async fn the_dev_runner_prints_links_that_open_through_its_landing_page() {
     assert_eq!(expired.status(), 410);
     assert!(data.path().join("dev-credentials.json").exists());
 }
+
+/// Without PUBLIC_ORTHANC_ROOT, the first link ends on a page of the dev run's own that says what
+/// the link opened (not on a connection error to an Orthanc nobody started).
+#[tokio::test]
+async fn without_an_orthanc_the_link_ends_on_a_page_that_says_what_it_opened() {
+    let data = tempfile::tempdir().unwrap();
+    let landing = free_address();
+    let viewer = free_address();
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("SECRETS_DIR", "/nonexistent")
+        .env("DATA_DIR", data.path())
+        .env("BIND_ADDRESS", free_address())
+        .env("LANDING_BIND_ADDRESS", &landing)
+        .env("DEV_VIEWER_BIND_ADDRESS", &viewer)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let prefix = format!("  http://{landing}/?token=");
+    let mut printed = Vec::new();
+    let link = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the dev runner prints a link");
+        printed.push(line.clone());
+        if line.starts_with(&prefix) {
+            break line.trim().to_owned();
+        }
+    };
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains(&format!("http://{viewer}/ stands in for the viewer"))),
+        "{printed:?}"
+    );
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    // The landing page redirects to the stand-in; a client follows as a browser would.
+    let page = reqwest::get(&link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.url().as_str().starts_with(&format!(
+            "http://{viewer}/stone-webviewer/index.html?study=1.2.3"
+        )),
+        "{}",
+        page.url()
+    );
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Stone Web Viewer would open here"), "{html}");
+    assert!(html.contains("1.2.3"), "{html}");
+    assert!(html.contains("PUBLIC_ORTHANC_ROOT="), "{html}");
+    assert!(
+        !html.contains(&token),
+        "the page shows the share's id, never its token"
+    );
+    // The share's registry id: the first 128 bits of the token's SHA-256.
+    use sha2::Digest;
+    let id = hex::encode(&sha2::Sha256::digest(token.as_bytes())[..16]);
+    assert!(html.contains(&id), "{html}");
+}

@@ -2,9 +2,9 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::address::Envelope;
 use lettre::{Address, Message};
 
 use super::text::html_to_text;
@@ -30,7 +30,8 @@ impl Recipients {
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
             .filter(|p| !p.is_empty())
         {
-            let address = plain_address(part).ok_or_else(|| BadAddress::Invalid(part.to_owned()))?;
+            let address =
+                plain_address(part).ok_or_else(|| BadAddress::Invalid(part.to_owned()))?;
             if seen.insert(address.to_string().to_ascii_lowercase()) {
                 addresses.push(address);
             }
@@ -196,13 +197,22 @@ mod tests {
     #[test]
     fn every_documented_address_makes_a_message_to_it() {
         let sender: Mailbox = "pacs@example.test".parse().expect("a mailbox");
-        let long = format!("{}.{}@{}.example.test", "l".repeat(70), "m".repeat(40), "d".repeat(63));
+        let long = format!(
+            "{}.{}@{}.example.test",
+            "l".repeat(70),
+            "m".repeat(40),
+            "d".repeat(63)
+        );
         for to in [long.as_str(), "x!#$%&'*+/=?^_`{|}~-@a1.b2", "a@b"] {
             let recipients = Recipients::parse(to).expect("a documented address");
             let message = compose(&sender, None, &recipients, "t", "<p>c</p>".into());
             let message = message.unwrap_or_else(|e| panic!("{to}: {e}"));
-            let envelope: Vec<String> =
-                message.envelope().to().iter().map(ToString::to_string).collect();
+            let envelope: Vec<String> = message
+                .envelope()
+                .to()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert_eq!(envelope, [to]);
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use meddream_bridge::double::MeddreamDouble;
 
 use crate::emails::{SmtpOptions, SmtpServer, TemplatesDir};
-use crate::gate_stack::{gate_settings, OrthancServer, Tools};
+use crate::gate_stack::{gate_settings, share_of, OrthancServer, Study, Tools};
 use crate::helpers::{basic, PASSWORD, USER};
 use crate::stand_ins::BinaryApp;
 use crate::tools::{python_packages, unavailable, Need};
@@ -51,7 +51,7 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
     let realm = realm_or_skip!();
     let tools = or_skip!(Tools::find(test));
     let orthanc = OrthancServer::start(&tools).await;
-    orthanc.load_studies().await;
+    let studies = orthanc.load_studies().await;
     let meddream = MeddreamDouble::start().await;
     let templates = TemplatesDir::new();
     let files = Files::new();
@@ -108,10 +108,14 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
         .expect("document read");
     let schema = work.path().join("openapi.json");
     std::fs::write(&schema, document).expect("document written");
+    let config = work.path().join("schemathesis.toml");
+    std::fs::write(&config, gate_config(&app, &studies.a).await).expect("config written");
 
     let started = Instant::now();
     let run = tokio::process::Command::new("python3")
         .arg(tool.join("bin/st"))
+        .arg("--config-file")
+        .arg(&config)
         .arg("run")
         .arg(&schema)
         .args(["--url", &app.url("")])
@@ -146,4 +150,68 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
         "schemathesis found what the document does not say (report above)\nservice log:\n{}",
         app.log()
     );
+    // The gate's answers were checked on Orthanc's word, not only on refusals before it.
+    let metrics = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .header("Authorization", basic(USER, PASSWORD))
+        .send()
+        .await
+        .expect("metrics fetched")
+        .text()
+        .await
+        .expect("metrics read");
+    let granted = metrics
+        .lines()
+        .find(|l| l.starts_with("auth_gate_decisions_total") && l.contains("\"granted\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    eprintln!("the gate allowed {granted} of schemathesis's requests");
+    assert!(granted > 0.0, "no gate request was allowed:\n{metrics}");
+}
+
+/// schemathesis's settings for `GET /gate`: besides the values it generates, a share token of
+/// study A and the URIs of its resources, often enough that some requests are allowed (a 204
+/// with its cookie) after the gate asked the real Orthanc where they sit.
+async fn gate_config(app: &BinaryApp, study: &Study) -> String {
+    let created: serde_json::Value = reqwest::Client::new()
+        .put(app.url("/tokens/viewer-instant-link"))
+        .header("Authorization", basic(USER, PASSWORD))
+        .json(&share_of(study))
+        .send()
+        .await
+        .expect("share created")
+        .json()
+        .await
+        .expect("creation answer");
+    let token = created["token"].as_str().expect("a token");
+    let instance = &study.first_instance().id;
+    let series = &study.series[0].id;
+    let uris = [
+        format!("/orthanc/instances/{instance}/preview"),
+        format!("/orthanc/instances/{instance}/file"),
+        format!("/orthanc/series/{series}"),
+        format!("/orthanc/studies/{}", study.id),
+        format!("/orthanc/dicom-web/studies/{}/metadata", study.uid),
+    ];
+    let quoted = |values: &[&str]| {
+        values
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+    format!(
+        r#"[dictionaries]
+tokens = {{ values = [{token:?}] }}
+uris = {{ values = [{uris}] }}
+methods = {{ values = ["GET", "HEAD"] }}
+
+[[operations]]
+include-path = "/gate"
+parameters = {{ "header.token" = {{ dictionary = "tokens", probability = 0.7 }}, "header.X-Original-URI" = {{ dictionary = "uris", probability = 0.7 }}, "header.X-Original-Method" = {{ dictionary = "methods", probability = 0.7 }} }}
+"#,
+        uris = quoted(&uris),
+    )
 }

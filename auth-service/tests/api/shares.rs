@@ -437,8 +437,12 @@ async fn the_list_filters_and_pages_newest_first(db: Db) {
         .unwrap();
     let other_user: Value = other_user.json().await.unwrap();
     let by_oe2 = ShareId::of_token(other_user["token"].as_str().unwrap()).to_string();
-    app.send(Method::POST, &format!("/shares/{}/revoke", ids[0]), &json!(null))
-        .await;
+    app.send(
+        Method::POST,
+        &format!("/shares/{}/revoke", ids[0]),
+        &json!(null),
+    )
+    .await;
     // Paging: every share exactly once, newest first.
     let mut seen = Vec::new();
     let mut path = "/shares?limit=3".to_owned();

@@ -675,7 +675,13 @@ async fn bad_input_gets_a_clear_4xx_without_echoing_tokens() {
             422,
             "expected",
         ),
-        (post.clone(), "/tokens/validate", json!([]), 422, "JSON object"),
+        (
+            post.clone(),
+            "/tokens/validate",
+            json!([]),
+            422,
+            "JSON object",
+        ),
     ];
     for (method, path, body, want, mentions) in cases {
         let (status, answer) = app.send(method, path, &body).await;

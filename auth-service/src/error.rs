@@ -115,24 +115,20 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let mut answer = HttpResponse::build(status);
-        let python = match self {
+        let retry;
+        // Every variant named (no `_`): a new one must be given its body here.
+        let (error, detail) = match self {
             Error::NotAuthenticated | Error::BadCredentials => {
                 answer.insert_header((header::WWW_AUTHENTICATE, "Basic"));
-                Some(self.to_string())
+                return python_body(answer, status, self);
             }
-            Error::RouteNotFound | Error::KeycloakAdminMissing => Some(self.to_string()),
+            Error::RouteNotFound | Error::KeycloakAdminMissing => {
+                return python_body(answer, status, self)
+            }
             Error::MethodNotAllowed { allow } => {
                 answer.insert_header((header::ALLOW, *allow));
-                Some(self.to_string())
+                return python_body(answer, status, self);
             }
-            _ => None,
-        };
-        if let Some(detail) = python {
-            tracing::info!(status = status.as_u16(), error = %self, "request refused");
-            return answer.json(PythonError { detail: &detail });
-        }
-        let retry;
-        let (error, detail) = match self {
             Error::InvalidBody { detail } => ("invalid request body", Some(detail.as_str())),
             Error::Conflict { error, detail } => (*error, Some(*detail)),
             Error::BadRequest { error, detail } | Error::NotFound { error, detail } => {
@@ -146,10 +142,8 @@ impl ResponseError for Error {
                 retry = format!("retry after {retry_after} seconds");
                 ("too many failed logins", Some(retry.as_str()))
             }
-            _ => {
-                if let Error::Unexpected(e) = self {
-                    tracing::error!(error = ?e, "unexpected error");
-                }
+            Error::Unexpected(e) => {
+                tracing::error!(error = ?e, "unexpected error");
                 return answer.json(ErrorBody {
                     error: "internal error",
                     detail: Some("see the service log"),
@@ -159,4 +153,16 @@ impl ResponseError for Error {
         tracing::warn!(status = status.as_u16(), error, detail = %self, "request refused");
         answer.json(ErrorBody { error, detail })
     }
+}
+
+/// The Python service's `{"detail"}` body, its text the error's own.
+fn python_body(
+    mut answer: actix_web::HttpResponseBuilder,
+    status: StatusCode,
+    error: &Error,
+) -> HttpResponse {
+    tracing::info!(status = status.as_u16(), %error, "request refused");
+    answer.json(PythonError {
+        detail: &error.to_string(),
+    })
 }

@@ -34,6 +34,15 @@ pub enum Denial {
 }
 
 impl Denial {
+    pub const ALL: [Denial; 6] = [
+        Denial::Missing,
+        Denial::Invalid,
+        Denial::Expired,
+        Denial::Forbidden,
+        Denial::Revoked,
+        Denial::UsedUp,
+    ];
+
     pub fn reason(self) -> &'static str {
         match self {
             Denial::Missing => "missing",

@@ -4,10 +4,13 @@
 //! Every type here serialises and deserialises, so the service and its clients (the landing
 //! page, tests) read and write the same bytes. Beside them, the one reader of a share token's
 //! claims and expiration date, and the one definition of the token fingerprint the logs show.
-//! This crate depends on serde, strum, chrono and sha2 only.
+//! This crate depends on serde, strum, chrono and sha2 only; its feature `openapi` adds the
+//! OpenAPI schemas of these types (utoipa), for auth-service's document.
 pub mod claims;
 mod emails;
 mod fingerprint;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod profiles;
 mod roles;
 mod tokens;

@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         token_type: Some(TokenType::StoneViewerPublication),
         expiration_date,
         validity_duration,
+        max_uses: None,
     };
     let fresh = client
         .create_token(TokenType::StoneViewerPublication, &link(Some(86_400), None))

@@ -23,9 +23,10 @@ pub use text::html_to_text;
 /// The placeholder of a layout template that the message content replaces.
 pub const CONTENT_PLACEHOLDER: &str = "{email-content}";
 
-/// The most `email-content` a message may carry, in bytes: a share message is a few lines; the cap
-/// bounds the CPU that cleaning and text conversion may spend on one request.
-pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// The most `email-content` a message may carry, in characters (as the OpenAPI document's
+/// maxLength counts): a share message is a few lines; the cap bounds the CPU that cleaning and
+/// text conversion may spend on one request.
+pub const MAX_CONTENT_CHARS: usize = 64 * 1024;
 
 /// E-mail sharing as configured: `None` inside when `ENABLE_EMAILS` is off.
 pub struct Emails {
@@ -54,7 +55,7 @@ pub struct EmailService {
     reply_to: Option<Mailbox>,
 }
 
-/// One message to send, checked; the content is at most [`MAX_CONTENT_BYTES`].
+/// One message to send, checked; the content is at most [`MAX_CONTENT_CHARS`].
 pub struct Outgoing {
     pub recipients: Recipients,
     pub subject: String,

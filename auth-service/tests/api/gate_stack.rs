@@ -522,15 +522,19 @@ impl GateStack {
 
 /// The app with the gate on, looking resources up in this Orthanc.
 pub async fn spawn_gate_app(orthanc_url: &str) -> TestApp {
-    spawn_app(&[
+    spawn_app(&gate_settings(orthanc_url)).await
+}
+
+/// The settings that turn the gate on, looking resources up in the Orthanc at `orthanc_url`.
+pub fn gate_settings(orthanc_url: &str) -> [(&'static str, &str); 6] {
+    [
         ("ORTHANC_URL", orthanc_url),
         ("ORTHANC_USER", ORTHANC_USER),
         ("ORTHANC_PASSWORD", ORTHANC_PASSWORD),
         ("ORTHANC_TIMEOUT_SECONDS", "2"),
         ("GATE_PATH_PREFIX", "/orthanc/"),
         ("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/"),
-    ])
-    .await
+    ]
 }
 
 pub fn share_of(study: &Study) -> Value {

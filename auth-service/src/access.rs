@@ -37,6 +37,16 @@ pub enum Denial {
 }
 
 impl Denial {
+    pub const ALL: [Denial; 7] = [
+        Denial::Missing,
+        Denial::Invalid,
+        Denial::Expired,
+        Denial::Forbidden,
+        Denial::Revoked,
+        Denial::UsedUp,
+        Denial::Protected,
+    ];
+
     pub fn reason(self) -> &'static str {
         match self {
             Denial::Missing => "missing",

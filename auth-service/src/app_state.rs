@@ -88,11 +88,10 @@ impl AppState {
         &self,
         resources: &[Resource],
     ) -> Result<(String, String), Error> {
-        let client = self.meddream.as_ref().ok_or_else(|| {
-            Error::bad_request(
-                "token type not configured",
-                "MedDream links need MEDDREAM_TOKEN_SERVICE_URL to be set on auth-service",
-            )
+        let client = self.meddream.as_ref().ok_or_else(|| Error::NotFound {
+            error: "token type not configured",
+            detail: "MedDream links need MEDDREAM_TOKEN_SERVICE_URL to be set on auth-service"
+                .into(),
         })?;
         if let Some(index) = resources.iter().position(|r| r.level != Level::Study) {
             return Err(Error::bad_request(

@@ -6,9 +6,29 @@
 //! echoes request input (tokens travel in bodies).
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The Python service's error body: 401, 405, the 404 of a path no route takes, and the roles
+/// routes' 404 without a Keycloak admin client.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"detail": "Not authenticated"}))]
+pub struct PythonError<'a> {
+    pub detail: &'a str,
+}
+
+/// Every other error body: a stable short text to branch on, and what to fix (null when there
+/// is nothing more to say). Never an echo of the request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"error": "invalid request body", "detail": "resources: field required"}))]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    #[schema(required = true)]
+    pub detail: Option<&'a str>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +46,12 @@ pub enum Error {
     /// 400: well-formed but not acceptable.
     #[error("{detail}")]
     BadRequest { error: &'static str, detail: String },
+    /// 409: a good request the current state refuses (a share identical to a revoked one).
+    #[error("{detail}")]
+    Conflict {
+        error: &'static str,
+        detail: &'static str,
+    },
     /// 404 for a thing named in the path (token type, template).
     #[error("{detail}")]
     NotFound { error: &'static str, detail: String },
@@ -78,6 +104,7 @@ impl ResponseError for Error {
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::InvalidBody { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -88,48 +115,54 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let mut answer = HttpResponse::build(status);
-        let body = match self {
+        let retry;
+        // Every variant named (no `_`): a new one must be given its body here.
+        let (error, detail) = match self {
             Error::NotAuthenticated | Error::BadCredentials => {
                 answer.insert_header((header::WWW_AUTHENTICATE, "Basic"));
-                json!({ "detail": self.to_string() })
+                return python_body(answer, status, self);
             }
-            Error::RouteNotFound => json!({ "detail": "Not Found" }),
-            Error::KeycloakAdminMissing => json!({ "detail": self.to_string() }),
+            Error::RouteNotFound | Error::KeycloakAdminMissing => {
+                return python_body(answer, status, self)
+            }
             Error::MethodNotAllowed { allow } => {
                 answer.insert_header((header::ALLOW, *allow));
-                json!({ "detail": "Method Not Allowed" })
+                return python_body(answer, status, self);
             }
-            Error::InvalidBody { detail } => {
-                json!({ "error": "invalid request body", "detail": detail })
-            }
+            Error::InvalidBody { detail } => ("invalid request body", Some(detail.as_str())),
+            Error::Conflict { error, detail } => (*error, Some(*detail)),
             Error::BadRequest { error, detail } | Error::NotFound { error, detail } => {
-                json!({ "error": error, "detail": detail })
+                (*error, Some(detail.as_str()))
             }
             Error::BadGateway { error, detail } | Error::Unavailable { error, detail } => {
-                json!({ "error": error, "detail": detail })
+                (*error, detail.as_deref())
             }
             Error::TooManyFailedLogins { retry_after } => {
                 answer.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-                json!({ "error": "too many failed logins", "detail": format!("retry after {retry_after} seconds") })
+                retry = format!("retry after {retry_after} seconds");
+                ("too many failed logins", Some(retry.as_str()))
             }
             Error::Unexpected(e) => {
                 tracing::error!(error = ?e, "unexpected error");
-                json!({ "error": "internal error", "detail": "see the service log" })
+                return answer.json(ErrorBody {
+                    error: "internal error",
+                    detail: Some("see the service log"),
+                });
             }
         };
-        match self {
-            Error::Unexpected(_) => {}
-            Error::NotAuthenticated
-            | Error::BadCredentials
-            | Error::RouteNotFound
-            | Error::KeycloakAdminMissing
-            | Error::MethodNotAllowed { .. } => {
-                tracing::info!(status = status.as_u16(), error = %self, "request refused")
-            }
-            _ => {
-                tracing::warn!(status = status.as_u16(), error = %body["error"], detail = %self, "request refused")
-            }
-        }
-        answer.json(body)
+        tracing::warn!(status = status.as_u16(), error, detail = %self, "request refused");
+        answer.json(ErrorBody { error, detail })
     }
+}
+
+/// The Python service's `{"detail"}` body, its text the error's own.
+fn python_body(
+    mut answer: actix_web::HttpResponseBuilder,
+    status: StatusCode,
+    error: &Error,
+) -> HttpResponse {
+    tracing::info!(status = status.as_u16(), %error, "request refused");
+    answer.json(PythonError {
+        detail: &error.to_string(),
+    })
 }

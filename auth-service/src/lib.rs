@@ -12,7 +12,6 @@ pub mod gate;
 pub mod jsonc;
 pub mod keycloak;
 pub mod metrics;
-pub mod operations_settings;
 pub mod protection;
 pub mod readiness;
 pub mod roles;

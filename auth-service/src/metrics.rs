@@ -37,16 +37,6 @@ const CALL_BUCKETS: &[f64] = &[
 const NO_ROUTE: &str = "(none)";
 /// The gate's outcome when Orthanc cannot be asked (denied with 503).
 pub const GATE_UNAVAILABLE: &str = "unavailable";
-/// The decisions listed from the start, at zero, so a dashboard sees every series.
-const DENIALS: [Denial; 7] = [
-    Denial::Missing,
-    Denial::Invalid,
-    Denial::Expired,
-    Denial::Forbidden,
-    Denial::Revoked,
-    Denial::UsedUp,
-    Denial::Protected,
-];
 /// Statuses whose request counter a remembered route keeps resolved; others are looked up.
 const COMMON_STATUSES: [&str; 12] = [
     "200", "201", "204", "302", "400", "401", "403", "404", "410", "429", "502", "503",
@@ -132,7 +122,7 @@ impl Metrics {
             &["outcome"],
         )?;
         let outcomes: Vec<&'static str> = std::iter::once("granted")
-            .chain(DENIALS.map(Denial::reason))
+            .chain(Denial::ALL.map(Denial::reason))
             .collect();
         let decisions = Outcomes::new(decisions, &outcomes)?;
         let gate_decisions = Outcomes::new(

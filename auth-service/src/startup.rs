@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App, HttpServer};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Condition, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 
 use crate::app_state::AppState;
@@ -16,7 +17,7 @@ use crate::emails::Emails;
 use crate::gate::Gate;
 use crate::readiness::Readiness;
 use crate::routes::metrics::MetricsOnMainAddress;
-use crate::routes::openapi::DocsPage;
+use crate::routes::openapi::Document;
 use crate::settings::Settings;
 use crate::shares::{RegistryOptions, ShareRegistry};
 use crate::shutdown::ShutdownHooks;
@@ -130,7 +131,7 @@ pub struct Services {
     throttle: web::Data<LoginThrottle>,
     metrics: web::Data<metrics::Metrics>,
     metrics_on_main: web::Data<MetricsOnMainAddress>,
-    docs_page: web::Data<DocsPage>,
+    document: web::Data<Document>,
     /// Kept for the shutdown hook that flushes it.
     shares: Arc<ShareRegistry>,
 }
@@ -176,7 +177,15 @@ impl Services {
         metrics.register_known_shares(shares.known().clone())?;
         let metrics_address = settings.operations.metrics_bind_address.as_deref();
         let metrics_on_main = web::Data::new(MetricsOnMainAddress(metrics_address.is_none()));
-        let docs_page = web::Data::new(DocsPage::new());
+        let layout_templates = match emails.enabled() {
+            Some(service) => service.templates.names().await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let document = web::Data::new(Document::new(
+            &state.links,
+            &state.protection,
+            &layout_templates,
+        ));
         Ok(Services {
             state,
             credentials,
@@ -187,7 +196,7 @@ impl Services {
             throttle,
             metrics,
             metrics_on_main,
-            docs_page,
+            document,
             shares,
         })
     }
@@ -218,8 +227,16 @@ impl Services {
             .app_data(self.throttle.clone())
             .app_data(self.metrics.clone())
             .app_data(self.metrics_on_main.clone())
-            .app_data(self.docs_page.clone())
+            .app_data(self.document.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                crate::error::Error::bad_request("invalid query", query_problem(&e)).into()
+            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| crate::error::Error::RouteNotFound.into()),
+            )
+            .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, body_too_large))
             .wrap(Condition::new(
                 self.metrics.enabled,
                 from_fn(metrics::observe),
@@ -227,6 +244,36 @@ impl Services {
             .wrap(from_fn(telemetry::request_span))
             .configure(routes::configure)
     }
+}
+
+/// What is wrong with a query string, without echoing it: only the route's own argument names
+/// are repeated (serde names the one given twice, and those it takes), never the request's.
+fn query_problem(e: &actix_web::error::QueryPayloadError) -> String {
+    let text = e.to_string();
+    let text = text
+        .strip_prefix("Query deserialize error: ")
+        .unwrap_or(&text);
+    if let Some(field) = text.strip_prefix("duplicate field ") {
+        format!("{field} given twice")
+    } else if let Some((_, known)) = text.split_once("expected one of ") {
+        format!("an argument this route does not take (it takes {known})")
+    } else {
+        "the query string does not read: each argument once, percent-encoded UTF-8".into()
+    }
+}
+
+/// actix-web refuses a body past [`MAX_BODY_BYTES`] (413) with a text body: answer it with the
+/// JSON error body every other refusal has.
+fn body_too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let detail = format!("a request body is at most {MAX_BODY_BYTES} bytes");
+    let answer = HttpResponse::PayloadTooLarge().json(crate::error::ErrorBody {
+        error: "body too large",
+        detail: Some(&detail),
+    });
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, answer).map_into_right_body(),
+    ))
 }
 
 /// `GET /metrics` alone, without credentials, for a scraper on a private network. It follows the

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::HeaderMap;
 use service_settings::TrustedProxies;
 
-use crate::operations_settings::ThrottleSettings;
+use crate::settings::ThrottleSettings;
 
 /// Clients remembered at most; the least recently seen are forgotten first. A forgotten client
 /// starts again with a full bucket, which only favours the attacker spreading over this many

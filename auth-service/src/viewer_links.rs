@@ -2,7 +2,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::domain::{Resource, TokenType};
+use crate::domain::{Level, Resource, TokenType};
 use crate::error::Error;
 use crate::settings::{OhifDataSource, PublicRoot, Settings};
 
@@ -12,19 +12,37 @@ pub enum LinkError {
     /// The viewer's public root (or another setting it needs) is not configured.
     NotConfigured(&'static str),
     /// A resource lacks the id this viewer addresses studies by.
-    MissingId { index: usize, id: &'static str },
+    MissingId {
+        index: usize,
+        id: &'static str,
+    },
+    /// MedDream opens studies only.
+    NotStudy {
+        index: usize,
+    },
+    NoStudy,
 }
 
 impl LinkError {
+    /// A type whose settings are missing is a feature that is off here: 404, as the other
+    /// routes of a feature that is off. The rest are the caller's to fix: 400.
     pub fn into_error(self, token_type: TokenType) -> Error {
         match self {
-            LinkError::NotConfigured(name) => Error::bad_request(
-                "token type not configured",
-                format!("{token_type} links need {name} to be set on auth-service"),
-            ),
+            LinkError::NotConfigured(name) => Error::NotFound {
+                error: "token type not configured",
+                detail: format!("{token_type} links need {name} to be set on auth-service"),
+            },
             LinkError::MissingId { index, id } => Error::bad_request(
                 "missing resource id",
                 format!("resources[{index}].{id} is required for {token_type}"),
+            ),
+            LinkError::NotStudy { index } => Error::bad_request(
+                "meddream needs studies",
+                format!("resources[{index}].level must be study for MedDream links"),
+            ),
+            LinkError::NoStudy => Error::bad_request(
+                "meddream needs studies",
+                "resources: at least one study is required for MedDream links",
             ),
         }
     }
@@ -63,42 +81,68 @@ impl ViewerLinks {
 
     /// Checks that a token of this type can be handed out with a working link.
     pub fn check(&self, t: TokenType, resources: &[Resource]) -> Result<(), LinkError> {
+        if let Some(setting) = self.missing_setting(t) {
+            return Err(LinkError::NotConfigured(setting));
+        }
+        let needs = self.needs(t);
+        if let Some(id) = needs.id {
+            every(resources, id)?;
+        }
+        if needs.studies_only {
+            // MedDream opens studies only: a publication of anything else could never open.
+            if let Some(index) = resources.iter().position(|r| r.level != Level::Study) {
+                return Err(LinkError::NotStudy { index });
+            }
+            if resources.is_empty() {
+                return Err(LinkError::NoStudy);
+            }
+        }
+        Ok(())
+    }
+
+    /// The setting a link of this type needs that is not set, if any.
+    pub fn missing_setting(&self, t: TokenType) -> Option<&'static str> {
         use TokenType::*;
-        let need = |root: &Option<PublicRoot>, name| {
-            if root.is_some() {
-                Ok(())
-            } else {
-                Err(LinkError::NotConfigured(name))
-            }
-        };
+        let missing = |root: &Option<PublicRoot>, name| root.is_none().then_some(name);
         match t {
-            StoneViewerPublication => {
-                need(&self.orthanc, "PUBLIC_ORTHANC_ROOT").and(every(resources, Id::DicomUid))
+            StoneViewerPublication | OsimisViewerPublication | VolviewViewerPublication => {
+                missing(&self.orthanc, "PUBLIC_ORTHANC_ROOT")
             }
-            OsimisViewerPublication | VolviewViewerPublication => {
-                need(&self.orthanc, "PUBLIC_ORTHANC_ROOT").and(every(resources, Id::OrthancId))
-            }
-            OhifViewerPublication => need(&self.ohif, "PUBLIC_OHIF_ROOT").and(every(
-                resources,
-                match self.ohif_source {
-                    OhifDataSource::DicomWeb => Id::DicomUid,
-                    OhifDataSource::DicomJson => Id::OrthancId,
-                },
-            )),
-            MeddreamInstantLink => self.check_meddream().and(every(resources, Id::DicomUid)),
-            MeddreamViewerPublication => need(&self.landing, "PUBLIC_LANDING_ROOT")
-                .and(self.check_meddream())
-                .and(every(resources, Id::DicomUid)),
-            ViewerInstantLink | DownloadInstantLink => Ok(()),
+            OhifViewerPublication => missing(&self.ohif, "PUBLIC_OHIF_ROOT"),
+            MeddreamInstantLink => self.check_meddream().err(),
+            MeddreamViewerPublication => missing(&self.landing, "PUBLIC_LANDING_ROOT")
+                .or_else(|| self.check_meddream().err()),
+            ViewerInstantLink | DownloadInstantLink => None,
         }
     }
 
-    fn check_meddream(&self) -> Result<(), LinkError> {
+    /// What every resource of a share of this type must be for its link to open, here (OHIF's
+    /// depends on OHIF_DATA_SOURCE).
+    pub fn needs(&self, t: TokenType) -> Needs {
+        use TokenType::*;
+        let id = match t {
+            StoneViewerPublication | MeddreamInstantLink | MeddreamViewerPublication => {
+                Some(Id::DicomUid)
+            }
+            OsimisViewerPublication | VolviewViewerPublication => Some(Id::OrthancId),
+            OhifViewerPublication => Some(match self.ohif_source {
+                OhifDataSource::DicomWeb => Id::DicomUid,
+                OhifDataSource::DicomJson => Id::OrthancId,
+            }),
+            ViewerInstantLink | DownloadInstantLink => None,
+        };
+        Needs {
+            id,
+            studies_only: matches!(t, MeddreamInstantLink | MeddreamViewerPublication),
+        }
+    }
+
+    fn check_meddream(&self) -> Result<(), &'static str> {
         if !self.meddream_service {
-            return Err(LinkError::NotConfigured("MEDDREAM_TOKEN_SERVICE_URL"));
+            return Err("MEDDREAM_TOKEN_SERVICE_URL");
         }
         if self.meddream_root.is_none() {
-            return Err(LinkError::NotConfigured("PUBLIC_MEDDREAM_ROOT"));
+            return Err("PUBLIC_MEDDREAM_ROOT");
         }
         Ok(())
     }
@@ -198,10 +242,20 @@ impl ViewerLinks {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Id {
+/// An id a resource carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Id {
     DicomUid,
     OrthancId,
+}
+
+/// What every resource of a share must be for its link to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// The id its viewer addresses it by.
+    pub id: Option<Id>,
+    /// Study level, and at least one (MedDream).
+    pub studies_only: bool,
 }
 
 fn id_of(r: &Resource, id: Id) -> Option<&str> {

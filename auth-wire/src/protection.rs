@@ -6,8 +6,17 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The shortest password a protected link takes, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest, in characters: Argon2 reads the whole password, a bound keeps one request's
+/// work small.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// Addresses a share may be bound to, as given (before duplicates are dropped).
+pub const MAX_PROTECTION_ADDRESSES: usize = 20;
+
 /// How a protected link is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ProtectionMethod {
     /// The visitor types a password the sender gave them another way (phone, SMS).
@@ -57,33 +66,41 @@ impl fmt::Debug for ProtectionRequest {
 /// What the creation answer repeats of the protection: the method and the addresses, never the
 /// password.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProtectionEcho {
     pub method: ProtectionMethod,
+    /// The addresses codes may be sent to (each once), for `email-code`.
     #[serde(
         rename = "email-code",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, example = json!(["alice@example.org"])))]
     pub email_code: Option<Vec<String>>,
 }
 
 /// What a protected link needs, in decode's, unlock's and send-code's answers: never the hash,
 /// never a full address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProtectionInfo {
     pub method: ProtectionMethod,
     /// The addresses a code may be sent to, masked (`a***@example.org`), in the order the send
     /// route's `address` index counts them. Empty for a password.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(example = json!(["a***@example.org"])))]
     pub addresses: Vec<String>,
     /// Wrong passwords or codes allowed before the share locks.
     #[serde(rename = "attempts-left")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 5))]
     pub attempts_left: u32,
     /// Set while the share is locked after too many wrong attempts (RFC 3339, UTC).
     #[serde(rename = "locked-until", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     pub locked_until: Option<String>,
     /// Set by `POST /tokens/send-code` when a code went out.
     #[serde(rename = "code-sent", default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub code_sent: Option<CodeSent>,
     /// With `too-many-codes`: seconds until another code may be sent.
     #[serde(
@@ -91,19 +108,24 @@ pub struct ProtectionInfo {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, minimum = 1))]
     pub retry_after: Option<u64>,
 }
 
 /// A code that went out: to which (masked) address, valid until when (RFC 3339, UTC).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeSent {
+    #[cfg_attr(feature = "openapi", schema(example = "a***@example.org"))]
     pub address: String,
     #[serde(rename = "expires-at")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: String,
 }
 
 /// `POST /tokens/unlock`: the protected link's token and the secret, one of `password` or
-/// `code`. Never printed whole.
+/// `code`. Never printed whole. (Its OpenAPI schema is written out in `openapi.rs`: one of
+/// the two, the other absent or null.)
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnlockRequest {
     #[serde(rename = "token-value")]
@@ -127,10 +149,43 @@ impl fmt::Debug for UnlockRequest {
 /// `POST /tokens/send-code`: send a code for the protected link to the address at this index of
 /// the masked list decode gave.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(example = json!({"token-value": crate::openapi::EXAMPLE_TOKEN, "address": 0})))]
 pub struct SendCodeRequest {
+    /// The protected link's share token (a `Bearer ` prefix is stripped).
     #[serde(rename = "token-value")]
     pub token_value: String,
+    /// An index into decode's `protection.addresses` (at most 20 addresses: 0 to 19).
+    #[serde(deserialize_with = "whole_index")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 19))]
     pub address: usize,
+}
+
+/// A whole number of JSON, `17` or `17.0` alike (JSON Schema's `integer` is any number without
+/// a fraction): what a client generated from the document may send.
+fn whole_index<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    struct Index;
+    impl serde::de::Visitor<'_> for Index {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a whole number from 0")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom("address: too large"))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom("address: a whole number from 0"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<usize, E> {
+            // Exact below 2^53; anything larger is past every list anyway.
+            if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(v as usize)
+            } else {
+                Err(E::custom("address: a whole number from 0"))
+            }
+        }
+    }
+    d.deserialize_any(Index)
 }
 
 impl fmt::Debug for SendCodeRequest {
@@ -183,6 +238,20 @@ mod tests {
             serde_json::to_string(&unlock).unwrap(),
             r#"{"token-value":"eyJ.x.y","password":"hunter2-long"}"#
         );
+    }
+
+    #[test]
+    fn the_address_index_is_any_whole_json_number() {
+        let read = |body: &str| serde_json::from_str::<SendCodeRequest>(body).map(|r| r.address);
+        assert_eq!(read(r#"{"token-value":"t","address":17}"#).unwrap(), 17);
+        assert_eq!(read(r#"{"token-value":"t","address":17.0}"#).unwrap(), 17);
+        assert_eq!(read(r#"{"token-value":"t","address":1e300}"#).ok(), None);
+        for bad in ["-1", "1.5", "\"1\"", "null", "1e300"] {
+            assert!(
+                read(&format!(r#"{{"token-value":"t","address":{bad}}}"#)).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

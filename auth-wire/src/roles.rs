@@ -7,37 +7,53 @@ use crate::Permission;
 
 /// What one role grants. Field order is the Python service's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolePermissions {
+    /// The labels of the studies the role shows (`*`: all).
     #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub authorized_labels: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub permissions: Vec<Permission>,
 }
 
-/// The roles file and the `/settings/roles` answer.
+/// The roles file and the `/settings/roles` answer: every realm role, with what the roles file
+/// gives it (nothing for a role the file does not list).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(example = json!({"roles": {"doctor-role": {"authorized-labels": ["*"], "permissions": ["view", "download", "share", "send"]}, "external-role": {"authorized-labels": ["external"], "permissions": ["view", "download"]}}, "available-labels": ["external"]})))]
 pub struct RolesConfig {
     pub roles: BTreeMap<String, RolePermissions>,
+    /// The labels OE2 offers to put on studies.
     #[serde(rename = "available-labels", alias = "available_labels", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub available_labels: Vec<String>,
 }
 
 /// `PUT /settings/roles` body as sent: permissions still words, so the service can list the
 /// unknown ones in its 400.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(example = json!({"roles": {"doctor-role": {"authorized-labels": ["*"], "permissions": ["view", "download", "share", "send"]}, "external-role": {"authorized-labels": ["external"], "permissions": ["view", "download"]}}, "available-labels": ["external"]})))]
 pub struct RolesUpdate {
+    /// Roles Keycloak does not know are dropped; realm roles missing here are kept with no
+    /// rights.
     pub roles: BTreeMap<String, RoleUpdate>,
     /// Dashed only, as the Python service reads it: a snake_case `available_labels` is ignored
-    /// there too (inside a role, `authorized_labels` is accepted by both).
+    /// there too (inside a role, `authorized_labels` is accepted by both). Absent or null: the
+    /// stored ones are kept.
     #[serde(rename = "available-labels", default)]
     pub available_labels: Option<Vec<String>>,
 }
 
+/// What a role is to grant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleUpdate {
     #[serde(rename = "authorized-labels", alias = "authorized_labels", default)]
     pub authorized_labels: Vec<String>,
+    /// Words of the vocabulary; any other: 400 listing them.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Permission>))]
     pub permissions: Vec<String>,
 }
 

@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         expiration_date,
         validity_duration,
         protection: None,
+        max_uses: None,
     };
     let fresh = client
         .create_token(TokenType::StoneViewerPublication, &link(Some(86_400), None))

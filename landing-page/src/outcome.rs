@@ -176,8 +176,9 @@ fn checked(
     use DecodeErrorCode::*;
     let answer = match answer {
         Ok(answer) => answer,
-        // Only a request the page should never make (a forged form) gets a 400.
-        Err(AuthError::Status(400)) => return Err(Refusal::Invalid),
+        // Only a request the page should never make (a forged form) gets a 400, or a 409 (a
+        // secret the link does not ask for, an address it does not have).
+        Err(AuthError::Status(400 | 409)) => return Err(Refusal::Invalid),
         Err(AuthError::Status(502)) => return Err(Refusal::ViewerServiceFailed),
         Err(AuthError::Status(503)) => return Err(Refusal::ViewerBusy),
         Err(_) => return Err(Refusal::ServiceUnavailable),

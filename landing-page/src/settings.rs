@@ -141,10 +141,7 @@ impl Settings {
             trusted_proxies,
             open_limits,
             metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
-            cookie_secure: match src.get("LANDING_COOKIE_SECURE") {
-                None => true,
-                Some(_) => src.flag("LANDING_COOKIE_SECURE")?,
-            },
+            cookie_secure: src.flag_or("LANDING_COOKIE_SECURE", true)?,
         })
     }
 }

@@ -97,14 +97,21 @@ impl Source {
 
     /// A value parsed as a boolean: `true/false`, `1/0`, `yes/no`, `on/off`; unset is false.
     pub fn flag(&self, name: &'static str) -> Result<bool, SettingsError> {
+        self.flag_or(name, false)
+    }
+
+    /// A boolean as [`Source::flag`] reads it, or `default` when unset.
+    pub fn flag_or(&self, name: &'static str, default: bool) -> Result<bool, SettingsError> {
         match self.get(name).map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
+            None => Ok(default),
+            Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
             Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
             Some(_) => Err(invalid(name, "must be true or false")),
         }
     }
 
-    /// A number of seconds in (0, 3600], or `default` when unset.
+    /// A time limit: a number of seconds in (0, 3600], or `default` when unset. Zero is refused:
+    /// a limit of nothing would fail every call it bounds.
     pub fn seconds(&self, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
         let Some(text) = self.get(name) else {
             return Ok(Duration::from_secs_f64(default));
@@ -114,6 +121,27 @@ impl Source {
             _ => Err(invalid(
                 name,
                 "must be a number of seconds between 0 and 3600",
+            )),
+        }
+    }
+
+    /// A number of seconds from `min` to `max` (both included), or `default` when unset: for a
+    /// period where 0 has a meaning (no cache, no grace) or where the floor is higher.
+    pub fn seconds_between(
+        &self,
+        name: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<Duration, SettingsError> {
+        let Some(text) = self.get(name) else {
+            return Ok(Duration::from_secs_f64(default));
+        };
+        match text.parse::<f64>() {
+            Ok(s) if s.is_finite() && (min..=max).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            _ => Err(invalid(
+                name,
+                format!("must be a number of seconds from {min} to {max}"),
             )),
         }
     }
@@ -154,6 +182,46 @@ mod tests {
         assert_eq!(src.get("OTHER"), Some("x"));
         assert_eq!(src.get("EMPTY"), None);
         assert_eq!(src.get("ABSENT"), None);
+    }
+
+    #[test]
+    fn flags_keep_their_default_when_unset_and_refuse_other_words() {
+        let src = Source::new(
+            env(&[("ON", "Yes"), ("OFF", "0"), ("BAD", "maybe")]),
+            Path::new("/nonexistent-secrets"),
+        );
+        assert_eq!(src.flag_or("ON", false), Ok(true));
+        assert_eq!(src.flag_or("OFF", true), Ok(false));
+        assert_eq!(src.flag_or("UNSET", true), Ok(true));
+        assert_eq!(src.flag("UNSET"), Ok(false));
+        assert_eq!(src.flag_or("BAD", true).unwrap_err().name, "BAD");
+    }
+
+    #[test]
+    fn seconds_between_takes_its_bounds_and_names_them_when_refusing() {
+        let src = Source::new(
+            env(&[
+                ("ZERO", "0"),
+                ("HALF", "0.5"),
+                ("BIG", "3601"),
+                ("NAN", "NaN"),
+            ]),
+            Path::new("/nonexistent-secrets"),
+        );
+        assert_eq!(
+            src.seconds_between("ZERO", 5.0, 0.0, 3600.0),
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            src.seconds_between("UNSET", 5.0, 0.0, 3600.0),
+            Ok(Duration::from_secs(5))
+        );
+        let refused = src.seconds_between("HALF", 5.0, 1.0, 3600.0).unwrap_err();
+        assert_eq!(refused.reason, "must be a number of seconds from 1 to 3600");
+        assert!(src.seconds_between("BIG", 5.0, 0.0, 3600.0).is_err());
+        assert!(src.seconds_between("NAN", 5.0, 0.0, 3600.0).is_err());
+        // The time-limit reader refuses 0, which seconds_between may allow.
+        assert!(src.seconds("ZERO", 5.0).is_err());
     }
 
     #[test]

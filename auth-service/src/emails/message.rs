@@ -1,8 +1,8 @@
 //! A message as it leaves: checked recipients, cleaned HTML, plain-text alternative.
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
+use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
@@ -10,7 +10,7 @@ use lettre::{Address, Message};
 use super::text::html_to_text;
 
 /// `destination-email` split on `,`, `;` and whitespace (as the Python service does), every
-/// part a valid address, duplicates dropped, at least one.
+/// part a plain address ([`plain_address`]), duplicates dropped, at least one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recipients(Vec<Address>);
 
@@ -31,7 +31,7 @@ impl Recipients {
             .filter(|p| !p.is_empty())
         {
             let address =
-                Address::from_str(part).map_err(|_| BadAddress::Invalid(part.to_owned()))?;
+                plain_address(part).ok_or_else(|| BadAddress::Invalid(part.to_owned()))?;
             if seen.insert(address.to_string().to_ascii_lowercase()) {
                 addresses.push(address);
             }
@@ -45,6 +45,30 @@ impl Recipients {
     pub fn addresses(&self) -> &[Address] {
         &self.0
     }
+}
+
+/// An address of exactly the form the OpenAPI document states
+/// (`auth_wire::openapi::EMAIL_ADDRESS_PATTERN`): an ASCII dot-atom local part, `@`, a host name
+/// (labels of letters, digits and inner hyphens, at most 63 characters each). Quoted local
+/// parts, address literals and non-ASCII addresses, which lettre would take, are refused: an
+/// SMTP server without SMTPUTF8 refuses the last, and a hospital's recipients have none of them.
+/// lettre's own length limits (64 and 254) are not applied: no regular expression can state
+/// them for a dot-atom, and the SMTP server has the last word on lengths anyway. The form leaves
+/// no character a header or an SMTP command could be broken with.
+pub fn plain_address(text: &str) -> Option<Address> {
+    let (local, domain) = text.split_once('@')?;
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let plain = local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+        && domain.split('.').all(label);
+    plain.then(|| Address::new_dangerous(local, domain))
 }
 
 /// The HTML cleaner: ammonia's safe defaults (no script, style element, event handler or
@@ -77,6 +101,12 @@ pub(super) fn compose(
     for address in recipients.addresses() {
         builder = builder.to(Mailbox::new(None, address.clone()));
     }
+    // The envelope from the checked addresses themselves: lettre would read it back from the
+    // To header, through its own length limits, and drop a recipient this service took.
+    builder = builder.envelope(Envelope::new(
+        Some(sender.email.clone()),
+        recipients.addresses().to_vec(),
+    )?);
     let text = html_to_text(&html);
     builder.multipart(
         MultiPart::alternative()
@@ -126,6 +156,65 @@ mod tests {
             Recipients::parse("a@example.test A@example.test").map(|r| r.addresses().len()),
             Ok(1)
         );
+    }
+
+    #[test]
+    fn only_plain_ascii_addresses_are_taken() {
+        for good in [
+            "a@b",
+            "first.last+tag@mail.example-hospital.org",
+            "x!#$%&'*+/=?^_`{|}~-@a1.b2",
+        ] {
+            assert!(Recipients::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "\"quoted local\"@example.test",
+            "a@[127.0.0.1]",
+            "é@example.test",
+            "a@exämple.test",
+            ".a@example.test",
+            "a..b@example.test",
+            "a@-example.test",
+            "a@example-.test",
+            "a@example..test",
+            "a@b@c",
+        ] {
+            assert!(Recipients::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The address check and the pattern the OpenAPI document states take the same texts.
+        #[test]
+        fn the_address_check_is_the_documented_pattern(
+            text in "[a-z.@!#'~\"é\\-]{0,12}|[a-z0-9.-]{1,6}@[a-z0-9.-]{1,8}"
+        ) {
+            let pattern = regex::Regex::new(auth_wire::openapi::EMAIL_ADDRESS_PATTERN).expect("a regex");
+            proptest::prop_assert_eq!(plain_address(&text).is_some(), pattern.is_match(&text), "{}", text);
+        }
+    }
+
+    #[test]
+    fn every_documented_address_makes_a_message_to_it() {
+        let sender: Mailbox = "pacs@example.test".parse().expect("a mailbox");
+        let long = format!(
+            "{}.{}@{}.example.test",
+            "l".repeat(70),
+            "m".repeat(40),
+            "d".repeat(63)
+        );
+        for to in [long.as_str(), "x!#$%&'*+/=?^_`{|}~-@a1.b2", "a@b"] {
+            let recipients = Recipients::parse(to).expect("a documented address");
+            let message = compose(&sender, None, &recipients, "t", "<p>c</p>".into());
+            let message = message.unwrap_or_else(|e| panic!("{to}: {e}"));
+            let envelope: Vec<String> = message
+                .envelope()
+                .to()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(envelope, [to]);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::metrics::DependencyCalls;
 use crate::settings::EmailSettings;
 
 pub use mailer::{Delivery, Mailer, SendError, SmtpSecurity};
-pub use message::{clean_html, BadAddress, Recipients};
+pub use message::{clean_html, plain_address, BadAddress, Recipients};
 pub use templates::{TemplateError, Templates};
 pub use text::html_to_text;
 
@@ -26,9 +26,10 @@ pub const CONTENT_PLACEHOLDER: &str = "{email-content}";
 /// message carries no protected link).
 pub const PROTECTION_PLACEHOLDER: &str = "{link-protection}";
 
-/// The most `email-content` a message may carry, in bytes: a share message is a few lines; the cap
-/// bounds the CPU that cleaning and text conversion may spend on one request.
-pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// The most `email-content` a message may carry, in characters (as the OpenAPI document's
+/// maxLength counts): a share message is a few lines; the cap bounds the CPU that cleaning and
+/// text conversion may spend on one request.
+pub const MAX_CONTENT_CHARS: usize = 64 * 1024;
 
 /// E-mail sharing as configured: `None` inside when `ENABLE_EMAILS` is off.
 pub struct Emails {
@@ -57,7 +58,7 @@ pub struct EmailService {
     reply_to: Option<Mailbox>,
 }
 
-/// One message to send, checked; the content is at most [`MAX_CONTENT_BYTES`].
+/// One message to send, checked; the content is at most [`MAX_CONTENT_CHARS`].
 pub struct Outgoing {
     pub recipients: Recipients,
     pub subject: String,

@@ -2,7 +2,7 @@
 //! with the path tails and query keys it takes. Everything else (parents such as
 //! `/studies/{id}/patient`, attachments, metadata, labels, modify, anonymize, tools, listings
 //! without a study, unknown keys) is refused here, before any token work or Orthanc look-up.
-//! README's gate section lists the same table for operators. No I/O.
+//! The book's token gate chapter (docs/src/gate.md) lists the same table for operators. No I/O.
 use crate::access::RouteKind;
 use crate::domain::Level;
 

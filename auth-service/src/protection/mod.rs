@@ -17,6 +17,6 @@ pub use mail_links::tokens_in;
 pub use password::{hash_password, verify_password};
 pub use rules::{
     Protection, ProtectionRefused, CODE_SENDS_PER_WINDOW, CODE_SEND_WINDOW, CODE_VALIDITY,
-    FAILURE_WINDOW, LOCK_DURATION, MAX_ADDRESSES, MAX_FAILURES, MAX_PASSWORD_BYTES,
+    FAILURE_WINDOW, LOCK_DURATION, MAX_FAILURES, MAX_PASSWORD_CHARS, MAX_PROTECTION_ADDRESSES,
     MIN_PASSWORD_CHARS,
 };

@@ -1,9 +1,11 @@
 //! The protection a sender asks for, checked, and the numbers the issue sets.
-use std::str::FromStr;
 use std::time::Duration;
 
 use auth_wire::{ProtectionEcho, ProtectionMethod};
+pub use auth_wire::{MAX_PASSWORD_CHARS, MAX_PROTECTION_ADDRESSES, MIN_PASSWORD_CHARS};
 use secrecy::SecretString;
+
+use crate::emails::plain_address;
 
 /// Wrong passwords or codes that lock a share.
 pub const MAX_FAILURES: u32 = 5;
@@ -15,11 +17,6 @@ pub const CODE_VALIDITY: Duration = Duration::from_secs(10 * 60);
 /// Codes sent per share within `CODE_SEND_WINDOW` at most.
 pub const CODE_SENDS_PER_WINDOW: u32 = 3;
 pub const CODE_SEND_WINDOW: Duration = Duration::from_secs(15 * 60);
-pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Argon2 reads the whole password: a bound keeps one request's work small.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-/// Addresses a share may be bound to.
-pub const MAX_ADDRESSES: usize = 20;
 
 /// What a sender asked for, checked.
 #[derive(Debug)]
@@ -41,9 +38,9 @@ impl Protection {
                 "protection.password: at least {MIN_PASSWORD_CHARS} characters"
             )));
         }
-        if text.len() > MAX_PASSWORD_BYTES {
+        if text.chars().count() > MAX_PASSWORD_CHARS {
             return Err(ProtectionRefused(format!(
-                "protection.password: at most {MAX_PASSWORD_BYTES} bytes"
+                "protection.password: at most {MAX_PASSWORD_CHARS} characters"
             )));
         }
         Ok(Protection::Password(SecretString::from(text)))
@@ -52,9 +49,16 @@ impl Protection {
     pub fn email_code<'a>(
         addresses: impl IntoIterator<Item = &'a str>,
     ) -> Result<Protection, ProtectionRefused> {
+        // Exactly what the OpenAPI document states: at most 20 as given, each a plain address
+        // (the form `/emails/send` takes, so a bound share's addresses always read there).
         let mut kept: Vec<String> = Vec::new();
         for (i, text) in addresses.into_iter().enumerate() {
-            let address = lettre::Address::from_str(text.trim()).map_err(|_| {
+            if i == MAX_PROTECTION_ADDRESSES {
+                return Err(ProtectionRefused(format!(
+                    "protection.email-code: at most {MAX_PROTECTION_ADDRESSES} addresses"
+                )));
+            }
+            let address = plain_address(text).ok_or_else(|| {
                 ProtectionRefused(format!("protection.email-code[{i}]: not an e-mail address"))
             })?;
             let address = address.to_string();
@@ -66,11 +70,6 @@ impl Protection {
             return Err(ProtectionRefused(
                 "protection.email-code: at least one address".into(),
             ));
-        }
-        if kept.len() > MAX_ADDRESSES {
-            return Err(ProtectionRefused(format!(
-                "protection.email-code: at most {MAX_ADDRESSES} addresses"
-            )));
         }
         Ok(Protection::EmailCode(kept))
     }
@@ -116,14 +115,15 @@ mod tests {
         let p = Protection::password("s3cret-pw").expect("long enough");
         assert!(!format!("{p:?}").contains("s3cret"));
         assert_eq!(p.echo().email_code, None);
-        let e = Protection::password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).expect_err("too long");
+        assert!(Protection::password(&"é".repeat(MAX_PASSWORD_CHARS)).is_ok());
+        let e = Protection::password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).expect_err("too long");
         assert!(e.0.starts_with("protection.password:"), "{e}");
         assert!(!e.0.contains("xxx"));
     }
 
     #[test]
     fn addresses_are_checked_named_by_index_and_kept_once() {
-        let p = Protection::email_code(["a@example.org", " B@example.org", "A@EXAMPLE.ORG"])
+        let p = Protection::email_code(["a@example.org", "B@example.org", "A@EXAMPLE.ORG"])
             .expect("valid");
         let Protection::EmailCode(list) = &p else {
             panic!("email-code")
@@ -136,9 +136,18 @@ mod tests {
             "protection.email-code[1]: not an e-mail address"
         );
         assert!(Protection::email_code([]).is_err());
-        let many: Vec<String> = (0..=MAX_ADDRESSES)
+        assert!(
+            Protection::email_code([" a@example.org"]).is_err(),
+            "the document's pattern: no spaces"
+        );
+        let many: Vec<String> = (0..=MAX_PROTECTION_ADDRESSES)
             .map(|i| format!("u{i}@x.test"))
             .collect();
         assert!(Protection::email_code(many.iter().map(String::as_str)).is_err());
+        let same = vec!["u@x.test"; MAX_PROTECTION_ADDRESSES + 1];
+        assert!(
+            Protection::email_code(same).is_err(),
+            "counted as given, as the document's maxItems"
+        );
     }
 }

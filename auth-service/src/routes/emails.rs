@@ -2,23 +2,25 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::json_body;
+use super::json_object;
 use crate::access::Verified;
-use crate::api::{json_error, SendEmailRequest, SendEmailResponse};
+use crate::api::{SendEmailRequest, SendEmailResponse};
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::domain::Guard;
 use crate::emails::{
     Composed, EmailService, Emails, Outgoing, Recipients, SendError, TemplateError,
-    MAX_CONTENT_BYTES,
+    MAX_CONTENT_CHARS,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::protection::tokens_in;
+use crate::routes::openapi::AnyError;
 use crate::shares::Bound;
 
 #[utoipa::path(get, path = "/emails/templates", tag = "emails",
-    responses((status = 200, description = "Template names", body = Vec<String>),
-        (status = 401, description = "No or wrong Basic credentials")))]
+    responses((status = 200, description = "The names of the templates (the `*.html` files of EMAILS_TEMPLATES_ROOT, without `.html`), sorted", body = Vec<String>, example = json!(["layout", "share-link"])),
+        (status = 404, description = "E-mails are off (`e-mails disabled`)", body = ErrorBody),
+        (status = 500, description = "EMAILS_TEMPLATES_ROOT cannot be read (see the log)", body = ErrorBody)))]
 pub async fn list_templates(_caller: Caller, emails: web::Data<Emails>) -> Result<HttpResponse> {
     let names = enabled(&emails)?
         .templates
@@ -29,10 +31,10 @@ pub async fn list_templates(_caller: Caller, emails: web::Data<Emails>) -> Resul
 }
 
 #[utoipa::path(get, path = "/emails/templates/{name}", tag = "emails",
-    params(("name" = String, Path, description = "A template name without .html")),
-    responses((status = 200, description = "The template", content_type = "text/html", body = String),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 404, description = "No such template")))]
+    params(("name" = String, Path, description = "A template name, without .html", example = "layout")),
+    responses((status = 200, description = "The template's HTML", content_type = "text/html", body = String),
+        (status = 404, description = "No such template (`unknown template`; a name that could be no file of the folder: the Python service's `Not Found`), or e-mails are off (`e-mails disabled`)", body = AnyError),
+        (status = 500, description = "EMAILS_TEMPLATES_ROOT cannot be read (see the log)", body = ErrorBody)))]
 pub async fn get_template(
     _caller: Caller,
     name: web::Path<String>,
@@ -49,18 +51,18 @@ pub async fn get_template(
 }
 
 /// Answers `{"success", "details"}` as the Python service does: 200 when the SMTP server took
-/// the message, 400 for a request we cannot send, 413 for a content past the cap, 502 when the
-/// SMTP server failed or refused. With PROTECT_EMAILED_LINKS=code, the shares whose links the
-/// content carries are bound to the destination addresses first (503 when the registry cannot
-/// record it: nothing is sent unprotected).
+/// the message, 400 for a request we cannot send, 502 when the SMTP server failed or refused.
+/// With PROTECT_EMAILED_LINKS=code, the shares whose links the content carries are bound to the
+/// destination addresses first (503 when the registry cannot record it: nothing is sent
+/// unprotected).
 #[utoipa::path(post, path = "/emails/send", tag = "emails",
-    request_body(content = serde_json::Value, example = json!({"destination-email": "a@example.org", "email-title": "A study for you", "email-content": "<p>...</p>", "layout-template": "layout"})),
-    responses((status = 200, description = "Sent", body = serde_json::Value, example = json!({"success": true, "details": null})),
-        (status = 400, description = "Not sent", body = serde_json::Value),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 413, description = "The content is past the cap"),
-        (status = 502, description = "The SMTP server failed"),
-        (status = 503, description = "PROTECT_EMAILED_LINKS=code and the share registry cannot bind the link: not sent")))]
+    request_body(content = SendEmailRequest),
+    responses((status = 200, description = "Sent: the SMTP server took the message (for at least one recipient; those it refused are in the log)", body = SendEmailResponse),
+        (status = 400, description = "Not sent: a field missing, an address that is not one, a content past 65536 characters, an unknown layout-template; with PROTECT_EMAILED_LINKS=code, a link of ours in the content that cannot be protected by a code", body = SendEmailResponse, example = json!({"success": false, "details": "destination-email: not an e-mail address: dr.house"})),
+        (status = 404, description = "E-mails are off (`e-mails disabled`)", body = ErrorBody),
+        (status = 500, description = "The message could not be built, or the templates folder read (see the log)", body = ErrorBody),
+        (status = 502, description = "Not sent: the SMTP server is unreachable, failed or refused every recipient", body = SendEmailResponse),
+        (status = 503, description = "Not sent: PROTECT_EMAILED_LINKS=code and the share registry cannot bind the link", body = SendEmailResponse)))]
 pub async fn send(
     caller: Caller,
     req: HttpRequest,
@@ -69,8 +71,7 @@ pub async fn send(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let service = enabled(&emails)?;
-    let request: SendEmailRequest =
-        serde_json::from_slice(json_body(&req, &body)?).map_err(|e| json_error(&e))?;
+    let request: SendEmailRequest = json_object(&req, &body)?;
     let (Some(destination), Some(title), Some(content)) = (
         request.destination_email,
         request.email_title,
@@ -81,13 +82,13 @@ pub async fn send(
             "destination-email, email-title and email-content are required".into(),
         ));
     };
-    if content.len() > MAX_CONTENT_BYTES {
+    let chars = content.chars().count();
+    if chars > MAX_CONTENT_CHARS {
+        // A field past its documented length, in a body under the size cap: a 400 like the
+        // other field checks (413 is the whole body's).
         return Ok(not_sent(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "email-content: at most {MAX_CONTENT_BYTES} bytes (this one has {})",
-                content.len()
-            ),
+            StatusCode::BAD_REQUEST,
+            format!("email-content: at most {MAX_CONTENT_CHARS} characters (this one has {chars})"),
         ));
     }
     let recipients = match Recipients::parse(&destination) {

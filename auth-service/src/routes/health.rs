@@ -1,30 +1,57 @@
 use actix_web::{web, HttpResponse};
+use serde::Serialize;
 
 use crate::readiness::Readiness;
 
+/// `/health`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    status: AliveWord,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum AliveWord {
+    Ok,
+}
+
+/// `/ready`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReadyStatus {
+    status: ReadyWord,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+enum ReadyWord {
+    #[serde(rename = "ready")]
+    Ready,
+    #[serde(rename = "not ready")]
+    NotReady,
+}
+
 /// Liveness for load balancers and compose health checks: open to anyone.
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "Alive", body = serde_json::Value, example = json!({"status": "ok"}))))]
+    responses((status = 200, description = "HealthStatus", body = HealthStatus, example = json!({"status": "ok"}))))]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(r#"{"status":"ok"}"#)
+    HttpResponse::Ok().json(HealthStatus {
+        status: AliveWord::Ok,
+    })
 }
 
 /// Readiness: open to anyone, so it says ready or not and nothing about which dependency failed
 /// (that goes to the log).
 #[utoipa::path(get, path = "/ready", tag = "operations", security(()),
     responses(
-        (status = 200, description = "Every dependency of a configured feature is reachable", body = serde_json::Value, example = json!({"status": "ready"})),
-        (status = 503, description = "A dependency is unreachable (details in the log)", body = serde_json::Value, example = json!({"status": "not ready"}))))]
+        (status = 200, description = "Every dependency of a configured feature is reachable", body = ReadyStatus, example = json!({"status": "ready"})),
+        (status = 503, description = "A dependency is unreachable (details in the log)", body = ReadyStatus, example = json!({"status": "not ready"}))))]
 pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     if readiness.is_ready().await {
-        HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"ready"}"#)
+        HttpResponse::Ok().json(ReadyStatus {
+            status: ReadyWord::Ready,
+        })
     } else {
-        HttpResponse::ServiceUnavailable()
-            .content_type("application/json")
-            .body(r#"{"status":"not ready"}"#)
+        HttpResponse::ServiceUnavailable().json(ReadyStatus {
+            status: ReadyWord::NotReady,
+        })
     }
 }

@@ -2,7 +2,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::basic_auth::Caller;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, PythonError, Result};
 use crate::metrics::Metrics;
 
 /// Where the scrape is answered: on the main address (behind basic auth) or not.
@@ -11,8 +11,8 @@ pub struct MetricsOnMainAddress(pub bool);
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 404, description = "Metrics are off, or served on METRICS_BIND_ADDRESS")))]
+        (status = 404, description = "Metrics are off (ENABLE_METRICS=false), or served on METRICS_BIND_ADDRESS instead", body = PythonError),
+        (status = 500, description = "The metrics could not be written (see the log)", body = ErrorBody)))]
 pub async fn scrape_behind_auth(
     _caller: Caller,
     metrics: web::Data<Metrics>,

@@ -97,8 +97,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/shares/{id}")
             .get(shares::get)
-            .delete(shares::revoke)
-            .default_service(fallback::allow("GET, DELETE")),
+            .default_service(fallback::allow("GET")),
+    )
+    .service(
+        web::resource("/shares/{id}/revoke")
+            .post(shares::revoke)
+            .default_service(fallback::allow("POST")),
     )
     .service(
         web::resource("/user/get-profile")
@@ -196,12 +200,21 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| crate::api::json_error(&e))
 }
 
-/// A body read in place (borrowing its strings): for the hot routes.
+/// A JSON object body read in place (borrowing its strings): for the hot routes. Anything but
+/// an object (serde would read a struct from an array too) is a 422, as in [`json_object`].
 pub(crate) fn json_borrowed<'b, T: serde::Deserialize<'b>>(
     req: &HttpRequest,
     body: &'b [u8],
 ) -> Result<T, Error> {
-    serde_json::from_slice(json_body(req, body)?).map_err(|e| crate::api::json_error(&e))
+    let json = json_body(req, body)?;
+    let first = json.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        // Still a 422 naming the syntax error when it is not JSON at all.
+        serde_json::from_slice::<serde::de::IgnoredAny>(json)
+            .map_err(|e| crate::api::json_error(&e))?;
+        return Err(Error::invalid_body("the body must be a JSON object"));
+    }
+    serde_json::from_slice(json).map_err(|e| crate::api::json_error(&e))
 }
 
 /// The Keycloak admin client, or the Python service's 404 for routes that need it.

@@ -6,29 +6,30 @@ use std::collections::BTreeMap;
 use super::{json_object, keycloak_admin as admin, keycloak_unavailable as unavailable};
 use crate::basic_auth::Caller;
 use crate::domain::Permission;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, PythonError, Result};
 use crate::roles::{RolePermissions, RolesConfig};
 use crate::user_profiles::UserProfiles;
 use auth_wire::RolesUpdate;
 
 #[utoipa::path(get, path = "/settings/roles", tag = "users",
-    responses((status = 200, description = "Roles, their permissions and labels", body = serde_json::Value, example = json!({"roles": {"doctor-role": {"authorized-labels": ["*"], "permissions": ["view"]}}, "available-labels": []})),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 404, description = "No Keycloak admin client (KEYCLOAK_CLIENT_SECRET)"),
-        (status = 503, description = "Keycloak unavailable")))]
+    responses((status = 200, description = "Every realm role with its permissions and labels", body = RolesConfig),
+        (status = 404, description = "No Keycloak admin client (KEYCLOAK_CLIENT_SECRET): the Python service's body", body = PythonError),
+        (status = 503, description = "Keycloak unavailable", body = ErrorBody)))]
 pub async fn get_roles(_caller: Caller, profiles: web::Data<UserProfiles>) -> Result<HttpResponse> {
     let admin = admin(&profiles)?;
     let keycloak_roles = admin.realm_roles().await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(profiles.roles.current().merged_with(&keycloak_roles)))
 }
 
+/// OE2's settings page saves here; the roles file (or, with PostgreSQL, the database) is
+/// replaced.
 #[utoipa::path(put, path = "/settings/roles", tag = "users",
-    request_body(content = serde_json::Value, example = json!({"roles": {"doctor-role": {"authorized-labels": ["*"], "permissions": ["view"]}}, "available-labels": []})),
-    responses((status = 200, description = "The roles as stored", body = serde_json::Value),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 404, description = "No Keycloak admin client (KEYCLOAK_CLIENT_SECRET)"),
-        (status = 422, description = "Not a roles document"),
-        (status = 503, description = "Keycloak unavailable")))]
+    request_body(content = RolesUpdate),
+    responses((status = 200, description = "The roles as stored, merged with the realm's", body = RolesConfig),
+        (status = 400, description = "Words that are no permission (`unknown permissions`, listed)", body = ErrorBody),
+        (status = 404, description = "No Keycloak admin client (KEYCLOAK_CLIENT_SECRET): the Python service's body", body = PythonError),
+        (status = 500, description = "The roles file cannot be written (see the log)", body = ErrorBody),
+        (status = 503, description = "Keycloak, or the database holding the roles, unavailable", body = ErrorBody)))]
 pub async fn put_roles(
     caller: Caller,
     req: HttpRequest,

@@ -8,12 +8,12 @@ use crate::access::Denial;
 use crate::access::{Target, Verified};
 use crate::api::{
     create_answer_json, CreateTokenEcho, CreateTokenRequest, CreateTokenResponse, DecodeErrorCode,
-    DecodeRequest, DecodeResponse, ResourceDto, ValidateRequest,
+    DecodeRequest, DecodeResponse, ResourceDto, ValidateRequest, ValidateResponse,
 };
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::domain::{ExpirationDate, Guard, ShareId, ShareToken, TokenType};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::protection::{hash_password, Protection};
 use crate::share_token::{fingerprint, strip_bearer, DecodeError};
 use crate::shares::{ShareRecord, Standing, StoredProtection};
@@ -24,18 +24,8 @@ const GRANTED: &str = r#"{"granted":true,"validity":60}"#;
 const DENIED: &str = r#"{"granted":false,"validity":60}"#;
 
 /// `PUT /tokens/{type}` for a type without a route of its own (see routes/mod.rs): unknown
-/// types answer 404 whatever the body holds.
-#[utoipa::path(put, path = "/tokens/{token_type}", tag = "tokens",
-    params(("token_type" = String, Path, description = "osimis-viewer-publication, stone-viewer-publication, ohif-viewer-publication, volview-viewer-publication, meddream-viewer-publication, meddream-instant-link, viewer-instant-link or download-instant-link")),
-    request_body(content = serde_json::Value, description = "The share. Ours: `max-uses`, and `protection`: `{\"password\": \"...\"}` (8 characters or more) or `{\"email-code\": [\"alice@example.org\"]}` (publications only); the answer repeats the method and addresses, never the password", example = json!({"id": "share-1", "resources": [{"dicom-uid": "1.2.3", "level": "study"}], "type": "stone-viewer-publication", "expiration-date": "2030-01-01T00:00:00+00:00"})),
-    responses((status = 200, description = "The token and its link", body = serde_json::Value, example = json!({"request": {}, "token": "eyJ...", "url": "https://pacs.example.org/orthanc/stone-webviewer/index.html?study=1.2.3&selectedStudies=1.2.3&token=eyJ..."})),
-        (status = 400, description = "Not acceptable (type not configured, ids missing; `protection` refused: an instant link, a password under 8 characters, a bad address, no landing page or e-mails; none given under REQUIRE_LINK_PROTECTION)"),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 404, description = "Unknown token type"),
-        (status = 422, description = "The body is not JSON or lacks a field"),
-        (status = 429, description = "Too many failed logins from this client"),
-        (status = 502, description = "MedDream failed"),
-        (status = 503, description = "The share registry cannot record the share now (database down or hung): nothing is handed out")))]
+/// types answer 404 whatever the body holds. The document describes each type's route
+/// (routes/openapi/create.rs).
 pub async fn create(
     caller: Caller,
     path: web::Path<String>,
@@ -306,20 +296,20 @@ async fn record(
     }
 }
 
+/// 409: the request is good, but the share it would give again was revoked (or used up): the
+/// registry's state refuses it, not the request's shape.
 fn revoked_share() -> Error {
-    Error::bad_request(
-        "share revoked",
-        "an identical share was revoked or used up: change its id or expiration to create a new one",
-    )
+    Error::Conflict {
+        error: "share revoked",
+        detail: "an identical share was revoked or used up: change its id or expiration to create a new one",
+    }
 }
 
+/// Called by the Orthanc authorization plugin for every resource a token is used on.
 #[utoipa::path(post, path = "/tokens/validate", tag = "tokens",
-    params(("token" = Option<String>, Header, description = "The share token (a `Bearer ` prefix is stripped); else `token-value`")),
-    request_body(content = serde_json::Value, example = json!({"dicom-uid": "1.2.3", "orthanc-id": null, "server-id": null, "level": "study", "method": "get", "token-key": "token", "token-value": "eyJ..."})),
-    responses((status = 200, description = "The access decision", body = serde_json::Value, example = json!({"granted": true, "validity": 60})),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 422, description = "The body is not JSON or lacks a field"),
-        (status = 429, description = "Too many failed logins from this client")))]
+    params(("token" = Option<String>, Header, description = "The share token (a `Bearer ` prefix is stripped); when absent or empty, `token-value` of the body")),
+    request_body(content = ValidateRequest, description = "The plugin's question: may this token reach this resource?"),
+    responses((status = 200, description = "The access decision: granted when the token is good, not expired, revoked or used up, of this SERVER_ID, and shares the resource", body = ValidateResponse, example = json!({"granted": true, "validity": 60}))))]
 pub async fn validate(
     _caller: Caller,
     req: HttpRequest,
@@ -355,14 +345,14 @@ pub async fn validate(
         .body(if granted { GRANTED } else { DENIED }))
 }
 
+/// What the landing page asks when a publication link is opened: where to send the visitor, or
+/// why not. Each answer with a `redirect-url` counts one use of the share.
 #[utoipa::path(post, path = "/tokens/decode", tag = "tokens",
-    request_body(content = serde_json::Value, description = "`preview` (ours, optional): check the token and list what it shares, without counting a use or minting a MedDream link; `redirect-url` is then null", example = json!({"token-key": "token", "token-value": "eyJ..."})),
-    responses((status = 200, description = "What the landing page needs. `error-code`: null (it opens), invalid, expired, unknown, revoked, used-up; for a protected link (ours) password-required or code-required with `protection` (method, masked addresses, attempts left), locked (with `protection.locked-until`), not-sent (a publication that opens once e-mailed)", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
-        (status = 400, description = "No token-value"),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 422, description = "The body is not JSON or lacks a field"),
-        (status = 502, description = "MedDream failed to mint the link of a MedDream publication"),
-        (status = 503, description = "MedDream is busy: too many links are being minted at once")))]
+    request_body(content = DecodeRequest, description = "`preview` (ours): check the token and list what it shares, without counting a use or minting a MedDream link; `redirect-url` is then null"),
+    responses((status = 200, description = "What the landing page needs (a token that does not open is a 200 with its error-code)", body = DecodeResponse),
+        (status = 400, description = "No token-value (`missing token`)", body = ErrorBody),
+        (status = 502, description = "MedDream failed to mint the link of a MedDream publication", body = ErrorBody),
+        (status = 503, description = "MedDream is busy: too many links are being minted at once", body = ErrorBody)))]
 pub async fn decode(
     _caller: Caller,
     req: HttpRequest,

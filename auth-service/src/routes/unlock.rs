@@ -19,23 +19,25 @@ use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::domain::{ExpirationDate, Guard, ShareId, ShareToken};
 use crate::emails::{Emails, Outgoing, Recipients};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::protection::{
     verify_password, CodeKey, CODE_SENDS_PER_WINDOW, CODE_SEND_WINDOW, CODE_VALIDITY,
-    FAILURE_WINDOW, LOCK_DURATION, MAX_FAILURES,
+    FAILURE_WINDOW, LOCK_DURATION, MAX_FAILURES, MAX_PROTECTION_ADDRESSES,
 };
 use crate::share_token::{fingerprint, strip_bearer};
 use crate::shares::{CodeIssue, NewCode, SendLimit, UnlockState};
 use crate::telemetry;
 
+/// A protected link's password or code, checked: the viewer link with the visitor's session
+/// token, or why not. A token that does not read answers `invalid`, as decode does.
 #[utoipa::path(post, path = "/tokens/unlock", tag = "tokens",
-    request_body(content = serde_json::Value, description = "The protected link's token and its password, or a code it was sent (ours)", example = json!({"token-value": "eyJ...", "password": "the password"})),
-    responses((status = 200, description = "Unlocked: `redirect-url` is the viewer link with the visitor's session token. Else `error-code` says why: wrong-password, wrong-code, code-expired, locked (with `protection.locked-until`), not-sent, expired, revoked, used-up, invalid", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": null, "redirect-url": "https://...", "resources": []})),
-        (status = 400, description = "No token, both or neither of password and code, the wrong one for this link, or a link that is not protected"),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 422, description = "The body is not JSON or lacks a field"),
-        (status = 502, description = "MedDream failed to mint the link of a MedDream publication"),
-        (status = 503, description = "The share registry (or MedDream) cannot answer now")))]
+    request_body(content = UnlockRequest),
+    responses((status = 200, description = "Decode's answer. Unlocked: `redirect-url` is the viewer link with the visitor's session token (valid PROTECTED_SESSION_HOURS, never past the share's expiry). Else `error-code` says why, with `protection` for a protected link: wrong-password, wrong-code (counted: `attempts-left`), code-expired, locked (`protection.locked-until`), not-sent; or expired, revoked, used-up, invalid, unknown", body = DecodeResponse, example = json!({"token-type": "stone-viewer-publication", "error-code": "wrong-password", "redirect-url": null, "resources": [], "protection": {"method": "password", "addresses": [], "attempts-left": 4, "locked-until": null}})),
+        (status = 400, description = "Both or neither of password and code (`password or code`)", body = ErrorBody),
+        (status = 409, description = "The link's state refuses it: a link that needs no secret (`not protected`), or asks for the other one (`wrong method`)", body = ErrorBody),
+        (status = 500, description = "The password could not be checked (see the log)", body = ErrorBody),
+        (status = 502, description = "MedDream failed to mint the link of a MedDream publication", body = ErrorBody),
+        (status = 503, description = "The share registry cannot answer now (`share registry unavailable`), or MedDream is busy", body = ErrorBody)))]
 pub async fn unlock(
     _caller: Caller,
     req: HttpRequest,
@@ -53,20 +55,22 @@ pub async fn unlock(
             ))
         }
     };
-    let token = token_of(&req, &request.token_value)?;
+    let token = token_of(&req, &request.token_value);
     let answer = unlock_answer(&state, token, secret).await?;
     tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "protected link unlock");
     Ok(HttpResponse::Ok().json(answer))
 }
 
+/// E-mails a one-time code for a protected link to one of its addresses.
 #[utoipa::path(post, path = "/tokens/send-code", tag = "tokens",
-    request_body(content = serde_json::Value, description = "The protected link's token and the index of the address (in decode's masked list) to send a code to (ours)", example = json!({"token-value": "eyJ...", "address": 0})),
-    responses((status = 200, description = "`error-code` `code-required` with `protection.code-sent` when the code went out; else why not: too-many-codes (with `protection.retry-after`), locked, not-sent, expired, revoked, used-up, invalid", body = serde_json::Value, example = json!({"token-type": "stone-viewer-publication", "error-code": "code-required", "redirect-url": null, "resources": [], "protection": {"method": "email-code", "addresses": ["a***@example.org"], "attempts-left": 5, "locked-until": null, "code-sent": {"address": "a***@example.org", "expires-at": "2030-01-01T10:10:00Z"}}})),
-        (status = 400, description = "No token, an address index out of the list, or a link that does not take codes"),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 422, description = "The body is not JSON or lacks a field"),
-        (status = 502, description = "The SMTP server did not take the message"),
-        (status = 503, description = "The share registry cannot answer now")))]
+    request_body(content = SendCodeRequest),
+    responses((status = 200, description = "Decode's answer: `code-required` with `protection.code-sent` when the code went out; else why not: too-many-codes (`protection.retry-after` seconds), locked, not-sent; or expired, revoked, used-up, invalid, unknown", body = DecodeResponse, example = json!({"token-type": "stone-viewer-publication", "error-code": "code-required", "redirect-url": null, "resources": [], "protection": {"method": "email-code", "addresses": ["a***@example.org"], "attempts-left": 5, "locked-until": null, "code-sent": {"address": "a***@example.org", "expires-at": "2030-01-01T10:10:00Z"}}})),
+        (status = 400, description = "An address index past 19, the most addresses a link has (`no such address`)", body = ErrorBody),
+        (status = 409, description = "The link's state refuses it: an address index past its list (`no such address`), a link that needs no code (`not protected`), or asks for a password (`wrong method`)", body = ErrorBody),
+        (status = 404, description = "E-mails are off (`e-mails disabled`)", body = ErrorBody),
+        (status = 500, description = "The message could not be built (see the log)", body = ErrorBody),
+        (status = 502, description = "The SMTP server did not take the message (`code not sent`)", body = ErrorBody),
+        (status = 503, description = "The share registry cannot answer now (`share registry unavailable`)", body = ErrorBody)))]
 pub async fn send_code(
     _caller: Caller,
     req: HttpRequest,
@@ -75,22 +79,32 @@ pub async fn send_code(
     emails: web::Data<Emails>,
 ) -> Result<HttpResponse> {
     let request: SendCodeRequest = json_object(&req, &body)?;
-    let token = token_of(&req, &request.token_value)?;
+    if emails.enabled().is_none() {
+        return Err(Error::NotFound {
+            error: "e-mails disabled",
+            detail: "codes are sent by e-mail: set ENABLE_EMAILS=true and the EMAILS_* settings"
+                .into(),
+        });
+    }
+    // Past any list a share can have: refused as the document says, whatever the token.
+    if request.address >= MAX_PROTECTION_ADDRESSES {
+        return Err(Error::bad_request(
+            "no such address",
+            format!("address: from 0 to {}", MAX_PROTECTION_ADDRESSES - 1),
+        ));
+    }
+    let token = token_of(&req, &request.token_value);
     let answer = send_code_answer(&state, &emails, token, request.address).await?;
     tracing::info!(token = %fingerprint(token), error_code = ?answer.error_code, "protected link code");
     Ok(HttpResponse::Ok().json(answer))
 }
 
-fn token_of<'a>(req: &HttpRequest, value: &'a str) -> Result<&'a str> {
+/// The token of the body, noted for the access line. An empty one reads as no share token of
+/// ours (`invalid`), as in decode.
+fn token_of<'a>(req: &HttpRequest, value: &'a str) -> &'a str {
     let token = strip_bearer(value.trim());
-    if token.is_empty() {
-        return Err(Error::bad_request(
-            "missing token",
-            "token-value: field required",
-        ));
-    }
     telemetry::note_token(req, || fingerprint(token));
-    Ok(token)
+    token
 }
 
 /// What the visitor typed.
@@ -207,10 +221,10 @@ async fn protected_share(
         Err(answer) => return Ok(Err(answer)),
     };
     if state.access.unprotected(&verified).is_ok() {
-        return Err(Error::bad_request(
-            "not protected",
-            "this link needs no password or code: open it with POST /tokens/decode",
-        ));
+        return Err(Error::Conflict {
+            error: "not protected",
+            detail: "this link needs no password or code: open it with POST /tokens/decode",
+        });
     }
     Ok(match protection_state(state, &verified, type_name).await? {
         // Nothing to send a code to, nothing to count: it opens once e-mailed.
@@ -238,16 +252,13 @@ async fn unlock_answer(state: &AppState, token: &str, secret: Secret) -> Result<
         return Ok(needing(type_name, DecodeErrorCode::Locked, info(&lock)));
     }
     if secret.method() != lock.method {
-        return Err(Error::bad_request(
-            "wrong method",
-            format!(
-                "this link asks for {}",
-                match lock.method {
-                    ProtectionMethod::Password => "a password",
-                    ProtectionMethod::EmailCode => "a code sent by e-mail",
-                }
-            ),
-        ));
+        return Err(Error::Conflict {
+            error: "wrong method",
+            detail: match lock.method {
+                ProtectionMethod::Password => "this link asks for a password",
+                ProtectionMethod::EmailCode => "this link asks for a code sent by e-mail",
+            },
+        });
     }
     let code_address = match &secret {
         Secret::Password(password) => {
@@ -419,27 +430,25 @@ async fn send_code_answer(
         Err(answer) => return Ok(answer),
     };
     if lock.method != ProtectionMethod::EmailCode {
-        return Err(Error::bad_request(
-            "wrong method",
-            "this link asks for a password, not a code",
-        ));
+        return Err(Error::Conflict {
+            error: "wrong method",
+            detail: "this link asks for a password, not a code",
+        });
     }
     if lock.locked_until.is_some() {
         return Ok(needing(type_name, DecodeErrorCode::Locked, info(&lock)));
     }
     let Some(address) = lock.addresses.get(index).cloned() else {
-        return Err(Error::bad_request(
-            "no such address",
-            format!(
-                "address: an index into the {} addresses decode lists",
-                lock.addresses.len()
-            ),
-        ));
+        // A good index for some link, not for this one: the link's state refuses it.
+        return Err(Error::Conflict {
+            error: "no such address",
+            detail: "address: not an index of the addresses decode lists for this link",
+        });
     };
     let Some(mailer) = emails.enabled() else {
-        return Err(Error::Unavailable {
+        return Err(Error::NotFound {
             error: "e-mails disabled",
-            detail: Some("codes are sent by e-mail: set ENABLE_EMAILS=true".into()),
+            detail: "codes are sent by e-mail: set ENABLE_EMAILS=true".into(),
         });
     };
     let code = CodeKey::new_code();

@@ -3,14 +3,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::json_object;
 use crate::basic_auth::Caller;
-use crate::error::{Error, Result};
-use crate::user_profiles::{ProfileRequest, UserProfiles};
+use crate::error::{Error, ErrorBody, Result};
+use crate::user_profiles::{ProfileRequest, UserProfile, UserProfiles};
 
+/// With Keycloak: a Bearer access token is verified and its realm roles mapped through the roles
+/// file; an api-key (`token-key: api-key`) is looked up; an undecodable token, or none, gives
+/// the anonymous profile.
 #[utoipa::path(post, path = "/user/get-profile", tag = "users",
-    request_body(content = serde_json::Value, example = json!({"token-key": "Authorization", "token-value": "Bearer eyJ...", "server-id": null})),
-    responses((status = 200, description = "The user's permissions and labels", body = serde_json::Value, example = json!({"name": "Doctor Who", "user-id": "u-1", "permissions": ["view"], "authorized-labels": ["*"], "validity": 60})),
-        (status = 401, description = "No or wrong Basic credentials"),
-        (status = 503, description = "Keycloak unavailable")))]
+    request_body(content = ProfileRequest),
+    responses((status = 200, description = "The user's permissions and labels", body = UserProfile),
+        (status = 503, description = "Keycloak unavailable (`keycloak unavailable`)", body = ErrorBody)))]
 pub async fn get_profile(
     _caller: Caller,
     req: HttpRequest,

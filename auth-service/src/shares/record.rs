@@ -73,8 +73,9 @@ pub struct ShareRecord {
     pub locked_until: Option<i64>,
 }
 
-/// Where a share stands, as listed and filtered. One state each, in this order of precedence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a share stands, as listed and filtered. One state each, in this order of precedence:
+/// revoked, used-up, expired, active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShareState {
     Active,
@@ -138,28 +139,43 @@ fn time(ms: i64) -> Option<DateTime<Utc>> {
 
 /// `GET /shares/{id}` and each item of `GET /shares`. An id revoked before any share with it
 /// was recorded shows `type`, `created-at` and `created-by` null.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Share, example = json!({"id": "3f0c9d8e5b7a41c2a6d4e8f1b2c3d4e5", "type": "stone-viewer-publication", "resources": [{"dicom-uid": "1.2.840.113619.2.55.3.604688119", "orthanc-id": null, "url": null, "level": "study"}], "url": "https://pacs.example.org/share/?token=", "created-at": "2026-11-30T09:12:44.120Z", "created-by": "orthanc", "expiration-date": "2026-12-30T09:12:44Z", "max-uses": 5, "use-count": 1, "last-used-at": "2026-11-30T10:02:01.517Z", "revoked-at": null, "revoked-by": null, "state": "active"}))]
 pub struct ShareView {
+    /// The first 32 hex digits of the token's SHA-256: names the share, never opens it.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub id: String,
     #[serde(rename = "type")]
+    #[schema(required = true)]
     pub token_type: Option<TokenType>,
     pub resources: Vec<ResourceDto>,
+    /// The link handed out, with the token taken out of it.
+    #[schema(required = true)]
     pub url: Option<String>,
     #[serde(rename = "created-at")]
+    #[schema(required = true)]
     pub created_at: Option<DateTime<Utc>>,
+    /// The Basic-auth user who created it.
     #[serde(rename = "created-by")]
+    #[schema(required = true)]
     pub created_by: Option<String>,
     #[serde(rename = "expiration-date")]
+    #[schema(required = true)]
     pub expiration_date: Option<DateTime<Utc>>,
     #[serde(rename = "max-uses")]
+    #[schema(required = true, minimum = 1)]
     pub max_uses: Option<u64>,
+    /// Opens through the landing page so far.
     #[serde(rename = "use-count")]
     pub use_count: u64,
     #[serde(rename = "last-used-at")]
+    #[schema(required = true)]
     pub last_used_at: Option<DateTime<Utc>>,
     #[serde(rename = "revoked-at")]
+    #[schema(required = true)]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(rename = "revoked-by")]
+    #[schema(required = true)]
     pub revoked_by: Option<String>,
     pub state: ShareState,
     /// Ours: how the link is protected (method and addresses; never the password).
@@ -175,10 +191,12 @@ pub struct ShareView {
 }
 
 /// `GET /shares` answer: newest first; `next-cursor` fetches the following page.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SharePage {
     pub shares: Vec<ShareView>,
+    /// The `cursor` of the next page; null on the last one.
     #[serde(rename = "next-cursor")]
+    #[schema(required = true, pattern = "^-?[0-9]+_[0-9a-f]{32}$")]
     pub next_cursor: Option<String>,
 }
 

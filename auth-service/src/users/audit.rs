@@ -10,7 +10,7 @@ use crate::keycloak::{is_keycloak_default_role, RealmRoles, RealmUser};
 use crate::roles::{RolePermissions, RolesConfig};
 
 /// What kind of problem; the JSON name is stable for scripts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// An enabled user whose roles map to no permission at all.
@@ -39,7 +39,7 @@ pub enum ProblemKind {
 
 /// One problem found, with the fix to try. `users`, `roles` and `labels` name what it is about
 /// (usernames, never an api-key).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     pub problem: ProblemKind,
     pub what: String,

@@ -12,7 +12,7 @@ use crate::roles::RolesConfig;
 use crate::user_profiles::{ProfileRequest, TokenIdentity, UserProfile, UserProfiles};
 
 /// Where what a role gives comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoleSource {
     /// The roles file maps it.
@@ -24,7 +24,7 @@ pub enum RoleSource {
 }
 
 /// What one of the user's roles gives through the roles file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RoleContribution {
     pub role: String,
     pub source: RoleSource,
@@ -59,7 +59,7 @@ pub fn contributions(roles: &[String], config: &RolesConfig) -> Vec<RoleContribu
 }
 
 /// Whether a study carrying one label is visible to the user, and the rule that decides.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LabelVerdict {
     pub label: String,
     pub visible: bool,
@@ -174,7 +174,8 @@ pub fn token_identity(user: &RealmUser, groups: Vec<String>) -> TokenIdentity {
 }
 
 /// Everything `auth-service explain` says of one user.
-#[derive(Clone, Debug, Serialize)]
+/// `GET /users/{username}/explain` answer.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Explanation {
     pub user: UserSummary,
     pub roles: Vec<RoleContribution>,
@@ -182,7 +183,10 @@ pub struct Explanation {
     pub profile: UserProfile,
     /// What it answers for the user's (first) api-key, when the user has one.
     #[serde(rename = "api-key-profile")]
+    #[schema(required = true)]
     pub api_key_profile: Option<UserProfile>,
+    /// The verdict on the `label` asked about; null when none was.
+    #[schema(required = true)]
     pub label: Option<LabelVerdict>,
     /// This user's problems (the realm-wide ones are `auth-service users`').
     pub problems: Vec<Problem>,

@@ -30,7 +30,7 @@ pub fn api_keys_enabled(profiles: &UserProfiles) -> bool {
 }
 
 /// One user as the report lists it. Whether an api-key is set, never its value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
     pub username: String,
     pub id: String,
@@ -40,6 +40,7 @@ pub struct UserSummary {
     pub permissions: Vec<Permission>,
     #[serde(rename = "authorized-labels")]
     pub authorized_labels: Vec<String>,
+    /// Whether the user has an api-key attribute (never its value).
     #[serde(rename = "api-key")]
     pub api_key: bool,
 }
@@ -60,7 +61,8 @@ impl UserSummary {
 }
 
 /// `auth-service users` and `GET /users`.
-#[derive(Clone, Debug, Serialize)]
+/// `GET /users` answer.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UsersReport {
     pub users: Vec<UserSummary>,
     pub problems: Vec<Problem>,

@@ -132,8 +132,8 @@ async fn a_revoked_share_is_sent_to_the_landing_page_with_reason_revoked() {
     let (status, answer) = stack
         .app
         .send(
-            reqwest::Method::DELETE,
-            &format!("/shares/{id}"),
+            reqwest::Method::POST,
+            &format!("/shares/{id}/revoke"),
             &json!(null),
         )
         .await;
@@ -198,8 +198,8 @@ async fn a_protected_link_opens_nothing_through_the_gate_until_unlocked() {
     let (status, _) = stack
         .app
         .send(
-            reqwest::Method::DELETE,
-            &format!("/shares/{id}"),
+            reqwest::Method::POST,
+            &format!("/shares/{id}/revoke"),
             &json!(null),
         )
         .await;

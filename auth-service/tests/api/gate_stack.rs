@@ -522,7 +522,12 @@ impl GateStack {
 
 /// The app with the gate on, looking resources up in this Orthanc.
 pub async fn spawn_gate_app(orthanc_url: &str) -> TestApp {
-    spawn_app(&[
+    spawn_app(&gate_settings(orthanc_url)).await
+}
+
+/// The settings that turn the gate on, looking resources up in the Orthanc at `orthanc_url`.
+pub fn gate_settings(orthanc_url: &str) -> [(&'static str, &str); 7] {
+    [
         ("ORTHANC_URL", orthanc_url),
         ("ORTHANC_USER", ORTHANC_USER),
         ("ORTHANC_PASSWORD", ORTHANC_PASSWORD),
@@ -531,8 +536,7 @@ pub async fn spawn_gate_app(orthanc_url: &str) -> TestApp {
         ("PUBLIC_ORTHANC_ROOT", "https://pacs.example.test/orthanc/"),
         // Protected links open through the landing page (the gate's denials lead there too).
         ("PUBLIC_LANDING_ROOT", DENIED_URL),
-    ])
-    .await
+    ]
 }
 
 pub fn share_of(study: &Study) -> Value {

@@ -82,7 +82,7 @@ async fn real_keycloak_with_the_shipped_realm_serves_auth_service() {
             // Optional: the image comes from a registry CI cannot reach.
             crate::tools::unavailable(
                 test_name!(),
-                &format!("{reason} — run it where one is (see README, Users and roles)"),
+                &format!("{reason} — run it where one is (see docs/src/keycloak.md)"),
                 crate::tools::Need::Optional,
             );
             return;

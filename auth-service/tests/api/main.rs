@@ -6,6 +6,7 @@
 mod tools;
 
 mod command_line;
+mod conformance;
 mod creation_checks;
 mod doctor;
 mod emails;

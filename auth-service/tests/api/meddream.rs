@@ -197,7 +197,7 @@ async fn a_publication_needs_the_landing_page_and_meddream() {
     let (status, answer) = no_landing
         .create("meddream-viewer-publication", &studies(&["1.2.3"]))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
     assert!(answer["detail"]
         .as_str()
         .unwrap()
@@ -210,7 +210,7 @@ async fn a_publication_needs_the_landing_page_and_meddream() {
     let (status, answer) = no_root
         .create("meddream-instant-link", &studies(&["1.2.3"]))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
     assert!(answer["detail"]
         .as_str()
         .unwrap()

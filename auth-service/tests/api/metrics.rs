@@ -101,8 +101,8 @@ async fn revocations_database_calls_and_the_revocation_set_are_counted() {
     let id = ShareId::of_token(&revoked).to_string();
     let (status, _) = app
         .send(
-            reqwest::Method::DELETE,
-            &format!("/shares/{id}"),
+            reqwest::Method::POST,
+            &format!("/shares/{id}/revoke"),
             &json!(null),
         )
         .await;

@@ -178,7 +178,7 @@ async fn an_email_code_link_is_created_with_its_addresses_checked() {
             &publication(json!({"email-code": ["alice@example.org", "Alice@Example.org", "bob@example.org"]})),
         )
         .await;
-    assert_eq!(status, 400, "ohif needs PUBLIC_OHIF_ROOT: {answer}");
+    assert_eq!(status, 404, "ohif needs PUBLIC_OHIF_ROOT: {answer}");
     let (status, answer) = email
         .app
         .create(
@@ -200,6 +200,26 @@ async fn an_email_code_link_is_created_with_its_addresses_checked() {
     );
     assert_eq!(decoded["resources"], json!([]), "nothing of what it shares");
     assert_eq!(decoded["redirect-url"], Value::Null);
+
+    // send-code's refusals (no code is sent: no SMTP server is needed). The address must be an
+    // index of the link's list (409: this link's state refuses it); past any list a share can
+    // have (the document's maximum, 19), 400 whatever the token.
+    let (status, answer) = send_code(&email.app, token, 2).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"], "no such address");
+    for token in [token, "not-a-token"] {
+        let (status, answer) = send_code(&email.app, token, 20).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"], "no such address");
+    }
+    let (status, answer) = send_code(&email.app, "not-a-token", 19).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["error-code"], "invalid");
+    // A password link takes no codes.
+    let password = password_link(&email.app).await;
+    let (status, answer) = send_code(&email.app, &password, 0).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"], "wrong method");
 }
 
 async fn spawn_email_app_with_links(smtp_port: &str) -> EmailApp {
@@ -583,23 +603,32 @@ async fn unlock_and_send_code_refuse_bad_input_with_clear_statuses_and_no_echo()
             json!({"token-value": token, "password": PASSWORD, "code": "123456"}),
             400,
         ),
-        (json!({"token-value": "", "password": PASSWORD}), 400),
-        (json!({"token-value": token, "code": "123456"}), 400),
-        (json!({"token-value": plain, "password": PASSWORD}), 400),
+        // No token at all reads as none of ours, as decode answers it.
+        (json!({"token-value": "", "password": PASSWORD}), 200),
+        // The link's state refuses these: a code for a password link, a secret for a plain one.
+        (json!({"token-value": token, "code": "123456"}), 409),
+        (json!({"token-value": plain, "password": PASSWORD}), 409),
         (json!({"token-value": 5, "password": PASSWORD}), 422),
         (json!([token]), 422),
     ];
     for (body, expected) in cases {
         let (status, answer) = unlock(&app, body.clone()).await;
         assert_eq!(status, expected, "{body}: {answer}");
-        crate::helpers::assert_no_token_in(status, &answer);
+        if expected == 200 {
+            assert_eq!(answer["error-code"], "invalid", "{answer}");
+        } else {
+            crate::helpers::assert_no_token_in(status, &answer);
+        }
         assert!(!answer.to_string().contains(PASSWORD), "{answer}");
     }
     let answer = with_password(&app, "eyJhbGciOiJIUzI1NiJ9.e30.forged", PASSWORD).await;
     assert_eq!(answer["error-code"], "invalid");
-    // send-code: a password link takes no codes; the address must be an index of the list.
+    // send-code with e-mails off: 404, as every e-mail route (its refusals with e-mails on are
+    // in an_email_code_link_is_created_with_its_addresses_checked); a body of the wrong shape
+    // is still a 422.
     let (status, answer) = send_code(&app, &token, 0).await;
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"], "e-mails disabled");
     let (status, answer) = app
         .send(
             Method::POST,

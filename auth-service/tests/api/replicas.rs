@@ -543,7 +543,7 @@ async fn a_hung_database_bounds_every_call_and_counts_the_timeouts() {
     );
     for (method, path) in [
         (Method::GET, "/shares".to_owned()),
-        (Method::DELETE, format!("/shares/{id}")),
+        (Method::POST, format!("/shares/{id}/revoke")),
     ] {
         let (status, _) = tokio::time::timeout(bounded, a.app.send(method, &path, &json!(null)))
             .await

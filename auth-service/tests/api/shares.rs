@@ -178,9 +178,9 @@ pub fn share_record(
     }
 }
 
-/// `DELETE /shares/{id}`: revokes a share.
+/// `POST /shares/{id}/revoke`: revokes a share.
 pub async fn revoke(app: &TestApp, id: &str) -> (u16, Value) {
-    app.send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+    app.send(Method::POST, &format!("/shares/{id}/revoke"), &json!(null))
         .await
 }
 
@@ -267,7 +267,7 @@ async fn a_revoked_share_is_refused_and_revoking_again_changes_nothing(db: Db) {
     let id = ShareId::of_token(&token).to_string();
     assert!(app.granted(&token, &ask(U1)).await);
     let (status, first) = app
-        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .send(Method::POST, &format!("/shares/{id}/revoke"), &json!(null))
         .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(
@@ -282,7 +282,7 @@ async fn a_revoked_share_is_refused_and_revoking_again_changes_nothing(db: Db) {
     );
     assert_eq!(d["token-type"], "stone-viewer-publication");
     let (status, again) = app
-        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .send(Method::POST, &format!("/shares/{id}/revoke"), &json!(null))
         .await;
     assert_eq!(status, 200);
     assert_eq!(again["revoked-at"], first["revoked-at"]);
@@ -295,7 +295,7 @@ async fn a_revoked_share_is_refused_and_revoking_again_changes_nothing(db: Db) {
         .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("share revoked")),
+        (409, Some("share revoked")),
         "{body}"
     );
     assert_eq!(revoke(&app, "not-an-id").await.0, 404);
@@ -334,7 +334,7 @@ async fn an_id_revoked_before_its_record_stays_revoked(db: Db) {
     let (status, body) = app.create("stone-viewer-publication", &request).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("share revoked")),
+        (409, Some("share revoked")),
         "{body}"
     );
     // The record, late: the row is filled in, the revocation kept, and the writer says so.
@@ -439,8 +439,12 @@ async fn the_list_filters_and_pages_newest_first(db: Db) {
         .unwrap();
     let other_user: Value = other_user.json().await.unwrap();
     let by_oe2 = ShareId::of_token(other_user["token"].as_str().unwrap()).to_string();
-    app.send(Method::DELETE, &format!("/shares/{}", ids[0]), &json!(null))
-        .await;
+    app.send(
+        Method::POST,
+        &format!("/shares/{}/revoke", ids[0]),
+        &json!(null),
+    )
+    .await;
     // Paging: every share exactly once, newest first.
     let mut seen = Vec::new();
     let mut path = "/shares?limit=3".to_owned();
@@ -670,7 +674,7 @@ async fn a_restarted_service_still_refuses_what_was_revoked(db: Db) {
     let (kept, _) = publish(&first, json!([study(U1)]), json!({})).await;
     assert!(first.decode(&token).await["redirect-url"].is_string());
     first
-        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .send(Method::POST, &format!("/shares/{id}/revoke"), &json!(null))
         .await;
     let second = db.app(&url, &[]).await;
     assert!(!second.granted(&token, &ask(U1)).await);
@@ -686,7 +690,7 @@ async fn a_revocation_on_one_replica_reaches_the_other(db: Db) {
     let (limited, _) = publish(&a, json!([study(U2)]), json!({"max-uses": 1})).await;
     assert!(b.granted(&token, &ask(U1)).await);
     let (status, _) = a
-        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+        .send(Method::POST, &format!("/shares/{id}/revoke"), &json!(null))
         .await;
     assert_eq!(status, 200);
     let started = Instant::now();
@@ -764,8 +768,8 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
     let (revoked_before, revoked_id) = publish(&app, json!([study(U1)]), json!({})).await;
     let (s, _) = app
         .send(
-            Method::DELETE,
-            &format!("/shares/{revoked_id}"),
+            Method::POST,
+            &format!("/shares/{revoked_id}/revoke"),
             &json!(null),
         )
         .await;
@@ -806,7 +810,7 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
                 if i.is_multiple_of(3) {
                     let id = ShareId::of_token(&token).to_string();
                     let (status, _) = app
-                        .send(Method::DELETE, &format!("/shares/{id}"), &json!(null))
+                        .send(Method::POST, &format!("/shares/{id}/revoke"), &json!(null))
                         .await;
                     statuses.push(status);
                     if status == 200 {
@@ -846,8 +850,8 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
     assert_eq!(app.decode(&revoked_before).await["error-code"], "revoked");
     let (status, _) = app
         .send(
-            Method::DELETE,
-            &format!("/shares/{}", ShareId::of_token(&before)),
+            Method::POST,
+            &format!("/shares/{}/revoke", ShareId::of_token(&before)),
             &json!(null),
         )
         .await;

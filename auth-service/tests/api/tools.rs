@@ -69,6 +69,64 @@ pub fn with_install_lock<T>(dir: &std::path::Path, install: impl FnOnce() -> T) 
     result
 }
 
+/// A folder under `target/test-tools/` from which python3 imports `module`, pip having installed
+/// `requirements` (pip arguments: package specs, or `-r FILE`) there once, never into the
+/// machine's Python. A marker holding the arguments (and the requirement file's text) says the
+/// install finished, so a changed pin installs again. `Err(reason)` without python3 or pip.
+pub fn python_packages(
+    folder: &str,
+    requirements: &[&str],
+    module: &str,
+) -> Result<PathBuf, String> {
+    if !runs("python3") {
+        return Err("`python3` not found (apt-get install python3 python3-pip)".into());
+    }
+    let dir = tools_dir(folder);
+    let mut wanted = requirements.join(" ");
+    if let Some(file) = requirements.iter().skip_while(|a| **a != "-r").nth(1) {
+        wanted.push('\n');
+        wanted.push_str(&std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?);
+    }
+    let marker = dir.join(".installed");
+    let importable = || {
+        std::process::Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .env("PYTHONPATH", &dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    with_install_lock(&dir, || {
+        if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) && importable() {
+            return Ok(dir.clone());
+        }
+        let out = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+            ])
+            .arg("--target")
+            .arg(&dir)
+            .args(requirements)
+            .output()
+            .map_err(|e| format!("pip did not run ({e})"))?;
+        if out.status.success() && importable() {
+            std::fs::write(&marker, &wanted).map_err(|e| format!("{}: {e}", marker.display()))?;
+            return Ok(dir.clone());
+        }
+        Err(format!(
+            "pip could not install {} into {} (apt-get install python3-pip): {}",
+            requirements.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    })
+}
+
 /// Whether `tool --version` runs.
 pub fn runs(tool: &str) -> bool {
     std::process::Command::new(tool)

@@ -525,9 +525,13 @@ async fn the_routes_answer_what_the_command_line_prints_behind_basic_auth() {
         get(&app, "/users/doctor/explain?label=").await,
         (
             400,
-            json!({"error": "invalid name", "detail": "label: 1 to 255 bytes"})
+            json!({"error": "invalid name", "detail": "label: 1 to 255 characters"})
         )
     );
+    // Counted in characters, as Keycloak counts a username's: 255 "é" are 510 bytes.
+    let e_acute = |n: usize| format!("/users/doctor/explain?label={}", "%C3%A9".repeat(n));
+    assert_eq!(get(&app, &e_acute(255)).await.0, 200);
+    assert_eq!(get(&app, &e_acute(256)).await.0, 400);
     let res = app
         .client
         .post(app.url("/users"))

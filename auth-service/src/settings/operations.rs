@@ -1,10 +1,10 @@
 //! Settings of the operability features (health, shutdown, throttling, metrics, logs). Kept apart
-//! from `settings.rs` so the service's own settings read as the Python service's do.
+//! from the service's own settings (`settings/mod.rs`) so those read as the Python service's do.
 use std::time::Duration;
 
 use service_settings::TrustedProxies;
 
-use crate::settings::{SettingsError, Source};
+use super::{invalid, SettingsError, Source};
 
 pub use service_telemetry::LogFormat;
 
@@ -37,8 +37,9 @@ pub struct OperationsSettings {
 impl OperationsSettings {
     pub fn from_source(src: &Source) -> Result<OperationsSettings, SettingsError> {
         Ok(OperationsSettings {
-            shutdown_timeout: seconds(src, "SHUTDOWN_TIMEOUT_SECONDS", 8.0)?,
-            ready_cache: seconds(src, "READY_CACHE_SECONDS", 5.0)?,
+            // 0 has a meaning for both: no drain, no reuse of a readiness answer.
+            shutdown_timeout: src.seconds_between("SHUTDOWN_TIMEOUT_SECONDS", 8.0, 0.0, 3600.0)?,
+            ready_cache: src.seconds_between("READY_CACHE_SECONDS", 5.0, 0.0, 3600.0)?,
             throttle: ThrottleSettings {
                 burst: match src.get("LOGIN_FAILURE_BURST") {
                     None => 10,
@@ -55,15 +56,7 @@ impl OperationsSettings {
                 )?,
             },
             metrics_bind_address: src.get("METRICS_BIND_ADDRESS").map(str::to_owned),
-            metrics_enabled: match src
-                .get("ENABLE_METRICS")
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                None | Some("true") | Some("1") | Some("yes") | Some("on") => true,
-                Some("false") | Some("0") | Some("no") | Some("off") => false,
-                Some(_) => return Err(invalid("ENABLE_METRICS", "must be true or false")),
-            },
+            metrics_enabled: src.flag_or("ENABLE_METRICS", true)?,
             log_format: LogFormat::parse(src.get("LOG_FORMAT"))?,
         })
     }
@@ -86,35 +79,16 @@ impl Default for OperationsSettings {
     }
 }
 
-fn invalid(name: &'static str, reason: &str) -> SettingsError {
-    SettingsError {
-        name,
-        reason: reason.to_owned(),
-    }
-}
-
 /// `LOGIN_FAILURE_REFILL_SECONDS`: at least a second (0 would hand a guess back at once,
 /// turning the throttle off without a word).
 fn refill(src: &Source) -> Result<Duration, SettingsError> {
     const NAME: &str = "LOGIN_FAILURE_REFILL_SECONDS";
-    match src.get(NAME).map(str::parse::<f64>) {
-        None => Ok(Duration::from_secs(6)),
-        Some(Ok(s)) if (1.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        Some(_) => Err(invalid(
+    src.seconds_between(NAME, 6.0, 1.0, 3600.0).map_err(|_| {
+        invalid(
             NAME,
             "must be a number of seconds from 1 to 3600 (one failed login is forgiven per period; 0 would turn the throttle off)",
-        )),
-    }
-}
-
-fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, SettingsError> {
-    let Some(text) = src.get(name) else {
-        return Ok(Duration::from_secs_f64(default));
-    };
-    match text.parse::<f64>() {
-        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(invalid(name, "must be a number of seconds from 0 to 3600")),
-    }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+mod operations;
+
+pub use operations::{LogFormat, OperationsSettings, ThrottleSettings};
 // The reader of env + /run/secrets and its checks are shared with the landing page.
-pub use crate::operations_settings::OperationsSettings;
 pub use service_settings::{http_url, invalid, SettingsError, Source, DEFAULT_SECRETS_DIR};
 
 pub const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0:8000";
@@ -163,7 +165,7 @@ pub struct Settings {
     pub orthanc: Option<OrthancSettings>,
     pub gate: GateSettings,
     pub link_protection: LinkProtectionSettings,
-    /// Health, shutdown, throttling, metrics and log settings (operations_settings.rs).
+    /// Health, shutdown, throttling, metrics and log settings (settings/operations.rs).
     pub operations: OperationsSettings,
 }
 
@@ -364,19 +366,18 @@ fn seconds(src: &Source, name: &'static str, default: f64) -> Result<Duration, S
 
 fn meddream_link_reuse(src: &Source) -> Result<Duration, SettingsError> {
     const NAME: &str = "MEDDREAM_LINK_REUSE_SECONDS";
-    let Some(text) = src.get(NAME) else {
-        return Ok(DEFAULT_MEDDREAM_LINK_REUSE);
-    };
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| (0.0..=MAX_MEDDREAM_LINK_REUSE_SECONDS).contains(s))
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            invalid(
-                NAME,
-                "must be 0 (a new MedDream link at each open) to 150 seconds, shorter than MedDream's token life",
-            )
-        })
+    src.seconds_between(
+        NAME,
+        DEFAULT_MEDDREAM_LINK_REUSE.as_secs_f64(),
+        0.0,
+        MAX_MEDDREAM_LINK_REUSE_SECONDS,
+    )
+    .map_err(|_| {
+        invalid(
+            NAME,
+            "must be 0 (a new MedDream link at each open) to 150 seconds, shorter than MedDream's token life",
+        )
+    })
 }
 
 fn orthanc_settings(src: &Source) -> Result<Option<OrthancSettings>, SettingsError> {
@@ -419,10 +420,7 @@ fn gate_settings(src: &Source) -> Result<GateSettings, SettingsError> {
             "must be a plain path starting and ending with '/', e.g. /orthanc/",
         ));
     }
-    let cookie_secure = match src.get("GATE_COOKIE_SECURE") {
-        None => true,
-        Some(_) => flag(src, "GATE_COOKIE_SECURE")?,
-    };
+    let cookie_secure = src.flag_or("GATE_COOKIE_SECURE", true)?;
     Ok(GateSettings {
         path_prefix,
         cookie_secure,

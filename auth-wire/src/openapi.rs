@@ -460,6 +460,42 @@ mod tests {
     use utoipa::PartialSchema;
 
     #[test]
+    fn protection_schemas_state_the_bounds_the_service_applies() {
+        let all = serde_json::to_value(protection()).unwrap();
+        let shapes = all["oneOf"].as_array().unwrap();
+        assert_eq!(shapes.len(), 3, "password, email-code, null: {all}");
+        let password = &shapes[0]["properties"]["password"];
+        assert_eq!(password["minLength"], crate::MIN_PASSWORD_CHARS);
+        assert_eq!(password["maxLength"], crate::MAX_PASSWORD_CHARS);
+        let addresses = &shapes[1]["properties"]["email-code"];
+        assert_eq!(addresses["maxItems"], crate::MAX_PROTECTION_ADDRESSES);
+        assert_eq!(addresses["items"]["pattern"], EMAIL_ADDRESS_PATTERN);
+        let none = serde_json::to_value(protection_request(ProtectionChoices {
+            password: false,
+            email_code: false,
+            required: false,
+        }))
+        .unwrap();
+        assert_eq!(
+            none["oneOf"],
+            serde_json::json!([{"type": "null"}]),
+            "{none}"
+        );
+        let required = serde_json::to_value(protection_request(ProtectionChoices {
+            required: true,
+            ..ProtectionChoices::ALL
+        }))
+        .unwrap();
+        assert_eq!(required["oneOf"].as_array().unwrap().len(), 2, "{required}");
+        let send = serde_json::to_value(crate::SendCodeRequest::schema()).unwrap();
+        assert_eq!(
+            send["properties"]["address"]["maximum"],
+            crate::MAX_PROTECTION_ADDRESSES - 1,
+            "{send}"
+        );
+    }
+
+    #[test]
     fn the_words_list_every_wire_name() {
         let text = serde_json::to_string(&TokenType::schema()).unwrap();
         for t in TokenType::ALL {

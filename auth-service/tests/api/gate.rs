@@ -195,15 +195,8 @@ async fn a_protected_link_opens_nothing_through_the_gate_until_unlocked() {
     );
     // Revoking the share closes the session at the gate, cookie included.
     let id = ShareId::of_token(&token).to_string();
-    let (status, _) = stack
-        .app
-        .send(
-            reqwest::Method::POST,
-            &format!("/shares/{id}/revoke"),
-            &json!(null),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let (status, answer) = crate::shares::revoke(&stack.app, &id).await;
+    assert_eq!(status, 200, "{answer}");
     let jar = format!("orthanc-share-token={session}");
     let by_cookie = stack.visit("GET", &preview, &[("Cookie", &jar)]).await;
     assert_eq!(by_cookie.denied_reason(), Some("revoked"), "{by_cookie:?}");

@@ -410,10 +410,16 @@ impl AppState {
             return refused;
         }
         let fingerprint = fingerprint(token);
-        let answer = self
+        let answer = match self
             .auth
             .send_code(token, posted.address.unwrap_or(0))
-            .await;
+            .await
+        {
+            // E-mails off on auth-service: no link there takes codes, so no page of ours posts
+            // this form (a forged one, like a 400).
+            Err(AuthError::Status(404)) => Err(AuthError::Status(400)),
+            answer => answer,
+        };
         if let Err(AuthError::Status(502)) = answer {
             tracing::warn!(token = %fingerprint, "the code's e-mail was not sent (auth-service: SMTP failed)");
             return self

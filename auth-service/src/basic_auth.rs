@@ -96,6 +96,11 @@ fn digest(parts: &[&[u8]]) -> [u8; 32] {
 
 /// An authenticated caller. Taking it as the first handler argument makes authentication happen
 /// before the body is read, so a stranger learns nothing about the body rules.
+///
+/// Extracting it runs two steps, in order: [`BasicCredentials::check`] (who is this?) then
+/// [`LoginThrottle::judge`] (may this client address try now?), which counts failed logins and
+/// may turn any answer into a 429. Every route taking a `Caller` is throttled so; the others
+/// (`/health`, `/ready`) never count a login.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user: Arc<str>,
@@ -111,28 +116,13 @@ impl FromRequest for Caller {
                 "basic credentials are not configured"
             ))));
         };
-        let throttle = req
-            .app_data::<web::Data<LoginThrottle>>()
-            .and_then(|t| Some((t, t.client(req.peer_addr().map(|a| a.ip()), req.headers())?)));
-        let result = credentials.check(req.headers().get(AUTHORIZATION));
-        let Some((throttle, client)) = throttle else {
-            return ready(result);
-        };
-        match (&result, throttle.admit(client)) {
-            (Ok(caller), Ok(())) => throttle.record_success(client, &caller.user),
-            // Locked out: the same 429 for every password, except for a user that has already
-            // logged in from this address (the plugin must not be locked out by a stranger).
-            (Ok(caller), Err(_)) if throttle.is_proven(client, &caller.user) => {}
-            (Ok(_) | Err(Error::BadCredentials), Err(retry_after)) => {
-                tracing::warn!(%client, retry_after, "basic auth throttled");
-                return ready(Err(Error::TooManyFailedLogins { retry_after }));
+        let checked = credentials.check(req.headers().get(AUTHORIZATION));
+        ready(match req.app_data::<web::Data<LoginThrottle>>() {
+            Some(throttle) => {
+                throttle.judge(req.peer_addr().map(|a| a.ip()), req.headers(), checked)
             }
-            (Err(Error::BadCredentials), Ok(())) => throttle.record_failure(client),
-            // No header, another scheme, no user:password pair: not a login attempt, so neither
-            // counted nor throttled (its 401 says nothing about any password).
-            (Err(_), _) => {}
-        }
-        ready(result)
+            None => checked,
+        })
     }
 }
 

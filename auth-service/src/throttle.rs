@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::HeaderMap;
 use service_settings::TrustedProxies;
 
+use crate::basic_auth::Caller;
+use crate::error::Error;
 use crate::settings::ThrottleSettings;
 
 /// Clients remembered at most; the least recently seen are forgotten first. A forgotten client
@@ -66,6 +68,34 @@ impl LoginThrottle {
             epoch: Instant::now(),
             full_refill,
         }
+    }
+
+    /// The throttle's step of authentication: the outcome of the credentials check, judged for
+    /// the client address the request came from. Counts a failed login, forgets the failures of
+    /// a success, and answers 429 (`TooManyFailedLogins`) to an address out of tries, except for
+    /// a user that has already logged in from it (the plugin must not be locked out by a
+    /// stranger guessing beside it). A request without credentials is not a login attempt:
+    /// neither counted nor throttled (its 401 says nothing about any password).
+    pub fn judge(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+        checked: Result<Caller, Error>,
+    ) -> Result<Caller, Error> {
+        let Some(client) = self.client(peer, headers) else {
+            return checked;
+        };
+        match (&checked, self.admit(client)) {
+            (Ok(caller), Ok(())) => self.record_success(client, &caller.user),
+            (Ok(caller), Err(_)) if self.is_proven(client, &caller.user) => {}
+            (Ok(_) | Err(Error::BadCredentials), Err(retry_after)) => {
+                tracing::warn!(%client, retry_after, "basic auth throttled");
+                return Err(Error::TooManyFailedLogins { retry_after });
+            }
+            (Err(Error::BadCredentials), Ok(())) => self.record_failure(client),
+            (Err(_), _) => {}
+        }
+        checked
     }
 
     /// The address the throttle keys on: the peer, or the client a trusted proxy names in

@@ -116,7 +116,10 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
         .args(["--seed", SEED])
         .args(["--max-examples", EXAMPLES])
         .args(["--generation-database", "none"])
-        .args(["--workers", "2"])
+        // One worker: with two, one run in five ended in an internal error of the generator
+        // ("SystemError: AST constructor recursion depth mismatch", CPython compiling Hypothesis's
+        // strategies on two threads at once), a failure that is not a finding.
+        .args(["--workers", "1"])
         .args(["--request-timeout", "20"])
         .arg("--no-color")
         // Hypothesis keeps its files in the working folder.

@@ -205,8 +205,8 @@ impl AccessPolicy {
     }
 
     /// A landing-page open of a share: counts one use, refused once past the share's limit.
-    pub fn open(&self, id: &ShareId, now: DateTime<Utc>) -> Result<(), Denial> {
-        match self.known.open(id, now.timestamp_millis()) {
+    pub fn count_use(&self, id: &ShareId, now: DateTime<Utc>) -> Result<(), Denial> {
+        match self.known.count_use(id, now.timestamp_millis()) {
             Standing::Revoked => Err(Denial::Revoked),
             Standing::UsedUp => Err(Denial::UsedUp),
             Standing::Unknown | Standing::Active => Ok(()),
@@ -471,9 +471,9 @@ mod tests {
             "unknown shares still validate"
         );
         known.insert(crate::shares::KnownShare::new(id, Some(1), false));
-        assert_eq!(p.open(&id, now), Ok(()));
+        assert_eq!(p.count_use(&id, now), Ok(()));
         assert!(p.decide(Some(&good), &study, now).is_ok());
-        assert_eq!(p.open(&id, now), Err(Denial::UsedUp));
+        assert_eq!(p.count_use(&id, now), Err(Denial::UsedUp));
         assert_eq!(p.decide(Some(&good), &study, now), Err(Denial::UsedUp));
         known.revoke(&id);
         assert_eq!(p.decide(Some(&good), &study, now), Err(Denial::Revoked));

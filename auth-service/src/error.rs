@@ -30,6 +30,9 @@ pub struct ErrorBody<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// The header of the gate's refusals naming their reason (`missing`, `expired`, `forbidden`...).
+pub const REASON_HEADER: &str = "x-auth-reason";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Not authenticated")]
@@ -75,6 +78,15 @@ pub enum Error {
     /// 429: too many wrong user/password pairs from this client (throttle.rs).
     #[error("too many failed logins")]
     TooManyFailedLogins { retry_after: u64 },
+    /// `POST /emails/send` refused or failed: its status (400, 502, 503) with the Python
+    /// service's body for that route, `{"success": false, "details": ...}`.
+    #[error("e-mail not sent: {details}")]
+    EmailNotSent { status: StatusCode, details: String },
+    /// The token gate's refusal: 401 when the token itself is unusable (missing, invalid,
+    /// expired, revoked...), 403 when a good token does not cover the request. `X-Auth-Reason`
+    /// says which, for nginx to send the visitor to the page that explains.
+    #[error("access denied: {}", .0.reason())]
+    AccessDenied(crate::access::Denial),
     /// Our own fault: logged with its cause chain, answered opaquely.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -85,6 +97,9 @@ impl Error {
         Error::InvalidBody {
             detail: detail.into(),
         }
+    }
+    pub fn not_sent(status: StatusCode, details: String) -> Self {
+        Error::EmailNotSent { status, details }
     }
     pub fn bad_request(error: &'static str, detail: impl Into<String>) -> Self {
         Error::BadRequest {
@@ -108,6 +123,9 @@ impl ResponseError for Error {
             Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::EmailNotSent { status, .. } => *status,
+            Error::AccessDenied(crate::access::Denial::Forbidden) => StatusCode::FORBIDDEN,
+            Error::AccessDenied(_) => StatusCode::UNAUTHORIZED,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,6 +159,26 @@ impl ResponseError for Error {
                 answer.insert_header((header::RETRY_AFTER, retry_after.to_string()));
                 retry = format!("retry after {retry_after} seconds");
                 ("too many failed logins", Some(retry.as_str()))
+            }
+            Error::EmailNotSent { details, .. } => {
+                tracing::warn!(status = status.as_u16(), details, "e-mail not sent");
+                return answer.json(auth_wire::SendEmailResponse {
+                    success: false,
+                    details: Some(details.clone()),
+                });
+            }
+            // Not logged here: the gate logs every decision (a visitor without a token is routine).
+            Error::AccessDenied(denial) => {
+                answer
+                    .insert_header((
+                        header::HeaderName::from_static(REASON_HEADER),
+                        denial.reason(),
+                    ))
+                    .insert_header((header::CACHE_CONTROL, "no-store"));
+                return answer.json(ErrorBody {
+                    error: "access denied",
+                    detail: Some(denial.reason()),
+                });
             }
             Error::Unexpected(e) => {
                 tracing::error!(error = ?e, "unexpected error");

@@ -19,6 +19,7 @@ pub mod routes;
 pub mod settings;
 pub mod share_token;
 pub mod shares;
+pub mod sharing;
 pub mod shutdown;
 pub mod startup;
 pub mod throttle;

@@ -163,6 +163,25 @@ fn escape_html(text: &str) -> String {
     out
 }
 
+/// Cleaning and text conversion cost CPU: never on the workers that answer validate.
+pub async fn compose_off_workers(
+    emails: &actix_web::web::Data<Emails>,
+    outgoing: Outgoing,
+) -> crate::error::Result<Composed> {
+    let composing = emails.clone();
+    actix_web::web::block(move || match composing.enabled() {
+        Some(service) => service.compose(outgoing),
+        None => Err(SendError::Compose("e-mails disabled".into())),
+    })
+    .await
+    .map_err(|e| {
+        crate::error::Error::Unexpected(anyhow::anyhow!("Failed to compose the e-mail: {e}"))
+    })?
+    .map_err(|e| {
+        crate::error::Error::Unexpected(anyhow::anyhow!("Failed to build the e-mail: {e}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

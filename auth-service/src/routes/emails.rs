@@ -8,10 +8,7 @@ use crate::api::{SendEmailRequest, SendEmailResponse};
 use crate::app_state::AppState;
 use crate::basic_auth::Caller;
 use crate::domain::Guard;
-use crate::emails::{
-    Composed, EmailService, Emails, Outgoing, Recipients, SendError, TemplateError,
-    MAX_CONTENT_CHARS,
-};
+use crate::emails::{EmailService, Emails, Outgoing, Recipients, TemplateError, MAX_CONTENT_CHARS};
 use crate::error::{Error, ErrorBody, Result};
 use crate::protection::tokens_in;
 use crate::routes::openapi::AnyError;
@@ -77,7 +74,7 @@ pub async fn send(
         request.email_title,
         request.email_content,
     ) else {
-        return Ok(not_sent(
+        return Err(Error::not_sent(
             StatusCode::BAD_REQUEST,
             "destination-email, email-title and email-content are required".into(),
         ));
@@ -86,21 +83,21 @@ pub async fn send(
     if chars > MAX_CONTENT_CHARS {
         // A field past its documented length, in a body under the size cap: a 400 like the
         // other field checks (413 is the whole body's).
-        return Ok(not_sent(
+        return Err(Error::not_sent(
             StatusCode::BAD_REQUEST,
             format!("email-content: at most {MAX_CONTENT_CHARS} characters (this one has {chars})"),
         ));
     }
     let recipients = match Recipients::parse(&destination) {
         Ok(recipients) => recipients,
-        Err(e) => return Ok(not_sent(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => return Err(Error::not_sent(StatusCode::BAD_REQUEST, e.to_string())),
     };
     let layout = match request.layout_template.as_deref().filter(|l| !l.is_empty()) {
         None => None,
         Some(name) => match service.templates.read(name).await {
             Ok(html) => Some(html),
             Err(TemplateError::BadName | TemplateError::Unknown) => {
-                return Ok(not_sent(
+                return Err(Error::not_sent(
                     StatusCode::BAD_REQUEST,
                     "layout-template: no such template in EMAILS_TEMPLATES_ROOT (GET /emails/templates lists them)".into(),
                 ))
@@ -113,7 +110,7 @@ pub async fn send(
         true => match bind_links(&state, &content, &recipients).await {
             Ok(0) => None,
             Ok(_) => Some(state.protection.settings.notice.clone()),
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Err(refused),
         },
     };
     let outgoing = Outgoing {
@@ -123,7 +120,7 @@ pub async fn send(
         layout,
         notice,
     };
-    let message = compose(&emails, outgoing).await?;
+    let message = crate::emails::compose_off_workers(&emails, outgoing).await?;
     match service.send(&message).await {
         Ok(delivery) => {
             for (address, reply) in &delivery.refused {
@@ -135,31 +132,15 @@ pub async fn send(
                 details: None,
             }))
         }
-        Err(e) => Ok(not_sent(StatusCode::BAD_GATEWAY, e.to_string())),
+        Err(e) => Err(Error::not_sent(StatusCode::BAD_GATEWAY, e.to_string())),
     }
-}
-
-/// Cleaning and text conversion cost CPU: never on the workers that answer validate.
-pub(super) async fn compose(emails: &web::Data<Emails>, outgoing: Outgoing) -> Result<Composed> {
-    let composing = emails.clone();
-    web::block(move || match composing.enabled() {
-        Some(service) => service.compose(outgoing),
-        None => Err(SendError::Compose("e-mails disabled".into())),
-    })
-    .await
-    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to compose the e-mail: {e}")))?
-    .map_err(|e| Error::Unexpected(anyhow::anyhow!("Failed to build the e-mail: {e}")))
 }
 
 /// PROTECT_EMAILED_LINKS=code: binds every share whose token the content carries to the
 /// destination addresses, committed before the message goes out. How many now ask for a code
 /// (a password share is left as it is), or the answer refusing to send: a link of ours that
 /// cannot be protected is not sent unprotected.
-async fn bind_links(
-    state: &AppState,
-    content: &str,
-    recipients: &Recipients,
-) -> std::result::Result<usize, HttpResponse> {
+async fn bind_links(state: &AppState, content: &str, recipients: &Recipients) -> Result<usize> {
     let addresses: Vec<String> = recipients
         .addresses()
         .iter()
@@ -172,7 +153,7 @@ async fn bind_links(
             continue;
         };
         let refuse = |why: &str| {
-            not_sent(
+            Error::not_sent(
                 StatusCode::BAD_REQUEST,
                 format!("email-content: a link in the message cannot be protected by a code (PROTECT_EMAILED_LINKS=code): {why}"),
             )
@@ -200,7 +181,7 @@ async fn bind_links(
             }
             Err(e) => {
                 tracing::warn!(error = %e.0, "e-mailed link not bound: the registry database is unavailable");
-                return Err(not_sent(
+                return Err(Error::not_sent(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the share registry is unavailable: the link could not be protected, nothing was sent; try again later".into(),
                 ));
@@ -214,14 +195,6 @@ fn enabled(emails: &Emails) -> Result<&EmailService> {
     emails.enabled().ok_or_else(|| Error::NotFound {
         error: "e-mails disabled",
         detail: "sharing by e-mail is off: set ENABLE_EMAILS=true and the EMAILS_* settings".into(),
-    })
-}
-
-fn not_sent(status: StatusCode, details: String) -> HttpResponse {
-    tracing::warn!(status = status.as_u16(), details, "e-mail not sent");
-    HttpResponse::build(status).json(SendEmailResponse {
-        success: false,
-        details: Some(details),
     })
 }
 

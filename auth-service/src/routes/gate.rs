@@ -1,10 +1,8 @@
 //! `GET /gate`: nginx `auth_request` asks whether the visitor's request may reach Orthanc.
 //! 204 allows; 401/403 deny with `X-Auth-Reason`; 503 when Orthanc cannot be asked.
-use actix_web::http::header::{HeaderName, CACHE_CONTROL, COOKIE, SET_COOKIE};
-use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::json;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 
@@ -16,8 +14,6 @@ use crate::gate::{cookie_token, Gate, TokenSource, Verdict, Visit};
 use crate::metrics::GATE_UNAVAILABLE;
 use crate::routes::openapi::AnyError;
 use crate::share_token::fingerprint;
-
-pub const REASON_HEADER: &str = "x-auth-reason";
 
 /// The `X-Auth-Reason` of a denial.
 pub struct AuthReason;
@@ -101,7 +97,7 @@ pub async fn gate(
         Verdict::Deny { denial, why } => {
             state.metrics.record_gate_decision(denial.reason());
             tracing::info!(reason = denial.reason(), %why, "gate: denied");
-            Ok(denied(denial))
+            Err(Error::AccessDenied(denial))
         }
         Verdict::Unavailable(why) => {
             state.metrics.record_gate_decision(GATE_UNAVAILABLE);
@@ -112,17 +108,4 @@ pub async fn gate(
             })
         }
     }
-}
-
-/// 401 when the token itself is unusable (missing, invalid, expired, revoked...), 403 when a good
-/// token does not cover the request.
-fn denied(denial: Denial) -> HttpResponse {
-    let status = match denial {
-        Denial::Forbidden => StatusCode::FORBIDDEN,
-        _ => StatusCode::UNAUTHORIZED,
-    };
-    HttpResponse::build(status)
-        .insert_header((HeaderName::from_static(REASON_HEADER), denial.reason()))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(json!({"error": "access denied", "detail": denial.reason()}))
 }

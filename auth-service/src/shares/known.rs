@@ -137,7 +137,7 @@ impl KnownShares {
 
     /// A landing-page open: counts one use. `UsedUp` when this open goes past the limit (it is
     /// counted too, and from then on the share is refused everywhere).
-    pub fn open(&self, id: &ShareId, now_ms: i64) -> Standing {
+    pub fn count_use(&self, id: &ShareId, now_ms: i64) -> Standing {
         let Some(e) = self.entry(id) else {
             return Standing::Unknown;
         };
@@ -310,12 +310,12 @@ mod tests {
     #[test]
     fn a_limit_of_two_allows_two_opens_then_refuses_everywhere() {
         let (k, id) = known(Some(2));
-        assert_eq!(k.open(&id, 1), Standing::Active);
-        assert_eq!(k.open(&id, 2), Standing::Active);
+        assert_eq!(k.count_use(&id, 1), Standing::Active);
+        assert_eq!(k.count_use(&id, 2), Standing::Active);
         assert_eq!(k.standing(&id), Standing::Active);
-        assert_eq!(k.open(&id, 3), Standing::UsedUp);
+        assert_eq!(k.count_use(&id, 3), Standing::UsedUp);
         assert_eq!(k.standing(&id), Standing::UsedUp);
-        assert_eq!(k.open(&id, 4), Standing::UsedUp);
+        assert_eq!(k.count_use(&id, 4), Standing::UsedUp);
         let pending = k.take_pending();
         assert_eq!(
             pending,
@@ -335,7 +335,7 @@ mod tests {
         assert_eq!(k.standing(&other), Standing::Unknown);
         k.revoke(&id);
         assert_eq!(k.standing(&id), Standing::Revoked);
-        assert_eq!(k.open(&id, 1), Standing::Revoked);
+        assert_eq!(k.count_use(&id, 1), Standing::Revoked);
         // A revocation that arrives before the share's load holds, and the load keeps it.
         k.revoke(&other);
         assert_eq!(k.standing(&other), Standing::Revoked);
@@ -349,7 +349,7 @@ mod tests {
         k.note_use(&id, 5_000);
         k.note_use(&id, 5_500);
         assert_eq!(k.take_pending()[0].last_used, Some(5_000));
-        assert_eq!(k.open(&id, 6_000), Standing::Active);
+        assert_eq!(k.count_use(&id, 6_000), Standing::Active);
         k.insert(KnownShare::new(id, None, false));
         assert_eq!(k.take_pending()[0].uses, 1);
     }

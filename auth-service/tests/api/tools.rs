@@ -1,7 +1,7 @@
 //! What the tests need beyond Rust, and the one place that decides what a missing tool means:
 //! under `CI=true` a missing required tool (Node, npm, python3 with pip, openssl) fails the test,
 //! since CI must install it (`.ci/run`); elsewhere the test prints SKIPPED loudly and stops.
-//! Optional ones (a Docker engine holding the Keycloak image, `../shared` recordings) skip
+//! Optional ones (a Docker engine holding the Keycloak image) skip
 //! everywhere. Tools are installed under `target/test-tools/`, never into the source tree nor
 //! into the user's Python.
 //!

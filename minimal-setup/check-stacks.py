@@ -3,7 +3,8 @@
 - every service has a health check (one-shot jobs, restart: "no", excepted), and every
   depends_on waits for service_healthy (or a one-shot job's successful end);
 - every variable and secret handed to one of our services (images orthanc-share/<crate>) is a
-  setting that crate knows (the names quoted in <crate>/src/**/*settings*.rs);
+  setting that crate knows (the names quoted in <crate>/src/**/*settings*.rs and
+  <crate>/src/**/settings/*.rs);
 - every file a stack mounts exists, and make-secrets.sh makes every secret file it references;
 - images are pinned (no :latest, no missing tag) and files have no top-level name:/version:;
 - each <crate>/Dockerfile.prebuilt has the same runtime stage as <crate>/Dockerfile;
@@ -48,7 +49,10 @@ def error(where, text):
 
 def known_settings(crate):
     names = set()
-    for path in glob.glob(os.path.join(REPO, crate, "src", "**", "*settings*.rs"), recursive=True):
+    src = os.path.join(REPO, crate, "src")
+    paths = set(glob.glob(os.path.join(src, "**", "*settings*.rs"), recursive=True))
+    paths |= set(glob.glob(os.path.join(src, "**", "settings", "*.rs"), recursive=True))
+    for path in sorted(paths):
         with open(path, encoding="utf-8") as f:
             names |= set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', f.read()))
     return names

@@ -55,7 +55,14 @@ impl Application {
             .metrics_bind_address
             .as_deref()
             .filter(|_| services.metrics.enabled)
-            .map(|address| metrics_server(address, services.metrics.clone()))
+            .map(|address| {
+                let metrics = services.metrics.clone();
+                service_telemetry::metrics_server(address, move |config| {
+                    config
+                        .app_data(metrics.clone())
+                        .route("/metrics", web::get().to(routes::metrics::scrape));
+                })
+            })
             .transpose()?;
         let shares = services.shares.clone();
         let server = HttpServer::new(move || services.app())
@@ -274,29 +281,4 @@ fn body_too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerR
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, answer).map_into_right_body(),
     ))
-}
-
-/// `GET /metrics` alone, without credentials, for a scraper on a private network. It follows the
-/// main server: no signals of its own, stopped when the main server stops.
-fn metrics_server(
-    address: &str,
-    metrics: web::Data<metrics::Metrics>,
-) -> anyhow::Result<(u16, Server)> {
-    let listener = TcpListener::bind(address)
-        .with_context(|| format!("Failed to listen on METRICS_BIND_ADDRESS {address}"))?;
-    let port = listener
-        .local_addr()
-        .context("Failed to read the metrics address")?
-        .port();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(metrics.clone())
-            .route("/metrics", web::get().to(routes::metrics::scrape))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .context("Failed to start the metrics server")?
-    .run();
-    Ok((port, server))
 }

@@ -56,7 +56,14 @@ impl Application {
         let metrics_server = settings
             .metrics_bind_address
             .as_deref()
-            .map(|address| metrics_server(address, metrics.clone()))
+            .map(|address| {
+                let metrics = web::Data::from(metrics.clone());
+                service_telemetry::metrics_server(address, move |config| {
+                    config
+                        .app_data(metrics.clone())
+                        .route("/metrics", web::get().to(metrics::scrape));
+                })
+            })
             .transpose()?;
         let state = AppState {
             auth,
@@ -120,27 +127,4 @@ impl Application {
             }
         }
     }
-}
-
-/// `GET /metrics` alone, on its own address (a private network): the page's own address is
-/// public. It follows the main server: no signals of its own, stopped when that one stops.
-fn metrics_server(address: &str, metrics: Arc<Metrics>) -> anyhow::Result<(u16, Server)> {
-    let listener = TcpListener::bind(address)
-        .with_context(|| format!("Failed to listen on METRICS_BIND_ADDRESS {address}"))?;
-    let port = listener
-        .local_addr()
-        .context("Failed to read the metrics address")?
-        .port();
-    let metrics = web::Data::from(metrics);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(metrics.clone())
-            .route("/metrics", web::get().to(metrics::scrape))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .context("Failed to start the metrics server")?
-    .run();
-    Ok((port, server))
 }

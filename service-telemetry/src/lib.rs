@@ -1,6 +1,7 @@
 //! Logging set-up and the per-request span of auth-service and landing-page. Share links carry
 //! their token in the query string, so a request is named by its route pattern, never its path.
 pub mod access_line;
+mod metrics_server;
 pub mod writer;
 
 use std::io::IsTerminal;
@@ -21,6 +22,7 @@ mod malformed;
 
 use malformed::MalformedRequests;
 pub use malformed::{malformed_requests, prometheus_text, MalformedRequestsCollector};
+pub use metrics_server::metrics_server;
 
 use service_settings::SettingsError;
 

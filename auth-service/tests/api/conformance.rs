@@ -97,7 +97,7 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
 
     // The document as an integrator downloads it (behind Basic auth), then run from the file.
     let work = tempfile::tempdir().expect("work dir");
-    let document = authorized_text(&app, "/openapi.json").await;
+    let document = app.authorized_text("/openapi.json").await;
     let schema = work.path().join("openapi.json");
     std::fs::write(&schema, document).expect("document written");
     let config = work.path().join("schemathesis.toml");
@@ -146,7 +146,7 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
         app.log()
     );
     // The gate's answers were checked on Orthanc's word, not only on refusals before it.
-    let metrics = authorized_text(&app, "/metrics").await;
+    let metrics = app.authorized_text("/metrics").await;
     let granted = metrics
         .lines()
         .find(|l| l.starts_with("auth_gate_decisions_total") && l.contains("\"granted\""))
@@ -155,20 +155,6 @@ async fn schemathesis_finds_nothing_with_every_feature_on() {
         .unwrap_or(0.0);
     eprintln!("the gate allowed {granted} of schemathesis's requests");
     assert!(granted > 0.0, "no gate request was allowed:\n{metrics}");
-}
-
-/// `GET path` with the tests' Basic credentials: its body.
-async fn authorized_text(app: &BinaryApp, path: &str) -> String {
-    reqwest::Client::new()
-        .get(app.url(path))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
 /// schemathesis's settings for `GET /gate`: besides the values it generates, a share token of

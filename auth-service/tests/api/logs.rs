@@ -68,15 +68,7 @@ async fn a_stop_writes_every_line_still_queued() {
     const REQUESTS: usize = 2000;
     let mut app = BinaryApp::start(&[]);
     let client = reqwest::Client::new();
-    let metrics = client
-        .get(app.url("/metrics"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.authorized_text("/metrics").await;
     assert_eq!(
         crate::helpers::series_value(&metrics, "auth_log_lines_dropped_total"),
         0.0,
@@ -161,15 +153,7 @@ async fn a_clients_malformed_request_is_an_info_line_and_a_metric_never_an_error
         assert!(std::time::Instant::now() < deadline, "{}", app.log());
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let metrics = reqwest::Client::new()
-        .get(app.url("/metrics"))
-        .header("Authorization", basic(USER, PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.authorized_text("/metrics").await;
     let log = app.log();
     assert_eq!(log.matches("malformed request refused").count(), 2, "{log}");
     assert!(

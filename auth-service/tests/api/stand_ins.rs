@@ -96,6 +96,24 @@ pub struct BinaryApp {
 }
 
 impl BinaryApp {
+    /// `GET path` with the tests' Basic credentials: its body (a panic naming the path on any
+    /// failure or non-2xx answer).
+    pub async fn authorized_text(&self, path: &str) -> String {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .header(
+                "Authorization",
+                crate::helpers::basic(crate::helpers::USER, crate::helpers::PASSWORD),
+            )
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// Starts the binary with the tests' `SECRET_KEY` and `USERS` plus `env` (nothing inherited).
     pub fn start(env: &[(&str, &str)]) -> BinaryApp {
         use std::io::{BufRead, BufReader};

@@ -24,30 +24,44 @@ fn free_address() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn the_dev_runner_prints_links_that_open_through_its_landing_page() {
-    let data = tempfile::tempdir().unwrap();
-    let landing = free_address();
-    let mut child = Command::new(BIN)
+/// The dev runner started on `landing` with `extra` settings beside the test's own (an empty
+/// DATA_DIR, free ports, no secrets folder): the running process and the lines of its stdout.
+fn start(
+    data: &std::path::Path,
+    landing: &str,
+    extra: &[(&str, &str)],
+) -> (Running, std::sync::mpsc::Receiver<String>) {
+    let mut command = Command::new(BIN);
+    command
         .env_clear()
         .env("SECRETS_DIR", "/nonexistent")
-        .env("DATA_DIR", data.path())
+        .env("DATA_DIR", data)
         .env("BIND_ADDRESS", free_address())
-        .env("LANDING_BIND_ADDRESS", &landing)
-        .env("PUBLIC_ORTHANC_ROOT", "http://viewer.test/orthanc/")
+        .env("LANDING_BIND_ADDRESS", landing)
         .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::inherit());
+    let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
+    (Running(child), rx)
+}
+
+#[tokio::test]
+async fn the_dev_runner_prints_links_that_open_through_its_landing_page() {
+    let data = tempfile::tempdir().unwrap();
+    let landing = free_address();
+    let (_running, rx) = start(
+        data.path(),
+        &landing,
+        &[("PUBLIC_ORTHANC_ROOT", "http://viewer.test/orthanc/")],
+    );
     let prefix = format!("  http://{landing}/?token=");
     let mut links = Vec::new();
     while links.len() < 2 {
@@ -81,26 +95,11 @@ async fn without_an_orthanc_the_link_ends_on_a_page_that_says_what_it_opened() {
     let data = tempfile::tempdir().unwrap();
     let landing = free_address();
     let viewer = free_address();
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .env("SECRETS_DIR", "/nonexistent")
-        .env("DATA_DIR", data.path())
-        .env("BIND_ADDRESS", free_address())
-        .env("LANDING_BIND_ADDRESS", &landing)
-        .env("DEV_VIEWER_BIND_ADDRESS", &viewer)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (_running, rx) = start(
+        data.path(),
+        &landing,
+        &[("DEV_VIEWER_BIND_ADDRESS", &viewer)],
+    );
     let prefix = format!("  http://{landing}/?token=");
     let mut printed = Vec::new();
     let link = loop {

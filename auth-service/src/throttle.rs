@@ -100,7 +100,7 @@ impl LoginThrottle {
 
     /// The address the throttle keys on: the peer, or the client a trusted proxy names in
     /// `X-Forwarded-For` (service-settings' [`TrustedProxies::client`]).
-    pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let forwarded = headers
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok());
@@ -108,7 +108,7 @@ impl LoginThrottle {
     }
 
     /// `Err(seconds to wait)` when `client` has no try left; takes nothing.
-    pub fn admit(&self, client: IpAddr) -> Result<(), u64> {
+    fn admit(&self, client: IpAddr) -> Result<(), u64> {
         if self.since_epoch_ms(Instant::now()) >= self.busy_until_ms.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -125,7 +125,7 @@ impl LoginThrottle {
     }
 
     /// `user` logged in from `client` with the right password.
-    pub fn record_success(&self, client: IpAddr, user: &Arc<str>) {
+    fn record_success(&self, client: IpAddr, user: &Arc<str>) {
         let key = (client, user.clone());
         if !self.proven.contains_key(&key) {
             self.proven.insert(key, ());
@@ -133,12 +133,12 @@ impl LoginThrottle {
     }
 
     /// Whether `user` has logged in from `client` before (and so passes its lockout).
-    pub fn is_proven(&self, client: IpAddr, user: &Arc<str>) -> bool {
+    fn is_proven(&self, client: IpAddr, user: &Arc<str>) -> bool {
         self.proven.contains_key(&(client, user.clone()))
     }
 
     /// A wrong user/password pair from `client`: one token less.
-    pub fn record_failure(&self, client: IpAddr) {
+    fn record_failure(&self, client: IpAddr) {
         // Before the bucket is emptied, so that `admit` never skips an empty one.
         let busy_until = Instant::now() + self.full_refill;
         self.busy_until_ms
